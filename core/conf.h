@@ -1,1 +1,48 @@
-/* placeholder */
+/*
+ * cloudd.conf: the daemon's configuration, in the template language
+ * (cloudd.conf(5)).  Read once at start-up on the main thread.
+ */
+#ifndef CLD_CONF_H
+#define CLD_CONF_H
+
+#include <cloudd/attr.h>
+#include <cloudd/error.h>
+
+/* A driver declared in cloudd.conf: VMM_DRIVER = [ NAME = ..., MODULE = ... ]. */
+struct cld_driver_decl {
+	int klass;                    /* enum cld_class */
+	const char *name;             /* the instance name (NAME, or MODULE) */
+	const char *module;           /* the module (MODULE, or NAME) */
+	const struct cld_attr *block; /* the whole vector, handed to the driver */
+};
+
+struct cld_conf {
+	char *path;                   /* the file read */
+	struct cld_tmpl tmpl;         /* its attributes; the strings below point into it or are owned */
+	char **driver_path;           /* DRIVER_PATH values, NULL-terminated, made absolute */
+	char *database;               /* DATABASE, absolute */
+	int db_sync;                  /* DB_SYNC: 0 normal, 1 full */
+	char *listen;                 /* LISTEN: the API's Unix socket, absolute */
+	int log_syslog;               /* LOG = syslog */
+	int log_level;                /* LOG_LEVEL as enum cld_log_level */
+	const char *ssh_command;      /* SSH = [ COMMAND, CONFIG, CONNECT_TIMEOUT ] */
+	char *ssh_config;
+	int ssh_connect_timeout;
+	struct cld_driver_decl *drivers;
+	size_t ndrivers;
+};
+
+/*
+ * Read PATH into C (zeroed by the caller).  Relative paths in the file are
+ * taken relative to the file's directory.  Returns 0, or -1 with err naming
+ * the file, the line and the setting.  C is released on failure.
+ */
+int cld_conf_load(const char *path, struct cld_conf *c, struct cld_err *err);
+
+/* Free what cld_conf_load made.  NULL-safe; C may be loaded again. */
+void cld_conf_release(struct cld_conf *c);
+
+/* The default configuration file. */
+#define CLD_CONF_DEFAULT CLD_SYSCONFDIR "/cloudd.conf"
+
+#endif /* CLD_CONF_H */

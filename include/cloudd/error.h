@@ -77,7 +77,8 @@ cld_err_set_at(struct cld_err *err, const char *file, int line, int code,
 static inline CLD_PRINTF(2, 3) void
 cld_err_prefix(struct cld_err *err, const char *fmt, ...)
 {
-	char head[CLD_ERR_MSG_MAX], old[CLD_ERR_MSG_MAX];
+	char head[CLD_ERR_MSG_MAX];
+	size_t hlen, olen;
 	va_list ap;
 
 	if (err == NULL)
@@ -85,9 +86,18 @@ cld_err_prefix(struct cld_err *err, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(head, sizeof(head), fmt, ap);
 	va_end(ap);
-	memcpy(old, err->msg, sizeof(old));
-	old[sizeof(old) - 1] = '\0';
-	snprintf(err->msg, sizeof(err->msg), "%s: %s", head, old);
+	hlen = strlen(head);
+	if (hlen > sizeof(err->msg) - 3)
+		hlen = sizeof(err->msg) - 3;
+	/* Shift the old message right, cutting its end if it no longer fits. */
+	olen = strnlen(err->msg, sizeof(err->msg) - 1);
+	if (hlen + 2 + olen > sizeof(err->msg) - 1)
+		olen = sizeof(err->msg) - 1 - hlen - 2;
+	memmove(err->msg + hlen + 2, err->msg, olen);
+	memcpy(err->msg, head, hlen);
+	err->msg[hlen] = ':';
+	err->msg[hlen + 1] = ' ';
+	err->msg[hlen + 2 + olen] = '\0';
 }
 
 static inline void

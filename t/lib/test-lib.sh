@@ -1,0 +1,104 @@
+# test-lib.sh: the small library of cloudd's shell tests (after git's).
+#
+#   . "$top_srcdir/t/lib/test-lib.sh"
+#   test_expect 'what a user checks' 'commands that must succeed'
+#   test_done
+#
+# Each test gets its own temporary directory $TEST_DIR, removed at exit
+# (kept when CLD_KEEP_TEST_DIR is set), and cleanup hooks run even when the
+# test fails or is interrupted.  Output is TAP.
+
+set -u
+: "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
+: "${top_builddir:=$top_srcdir}"
+export top_srcdir top_builddir
+
+CLOUDD="$top_builddir/core/cloudd"
+TEST_NAME=$(basename "$0" .t)
+TEST_DIR=$(mktemp -d "${TMPDIR:-/tmp}/cld-$TEST_NAME-XXXXXX") || {
+	echo "1..0 # SKIP cannot make a temporary directory"; exit 77; }
+export TEST_DIR
+test_count=0
+test_failed=0
+test_cleanups=""
+
+# Run CMD (a string) when the test ends, however it ends.
+test_cleanup() {
+	test_cleanups="$1
+$test_cleanups"
+}
+
+_test_exit() {
+	status=$?
+	trap - EXIT INT TERM HUP
+	eval "$test_cleanups" >/dev/null 2>&1 || :
+	if [ -z "${CLD_KEEP_TEST_DIR:-}" ]; then
+		rm -rf "$TEST_DIR"
+	else
+		echo "# kept $TEST_DIR"
+	fi
+	exit $status
+}
+trap _test_exit EXIT
+trap 'exit 130' INT TERM HUP
+cd "$TEST_DIR" || exit 1
+
+# Run our own programs under valgrind when "make check-valgrind" asks.
+run() {
+	${CLD_VALGRIND:-} "$@"
+}
+
+test_expect() {
+	test_count=$((test_count + 1))
+	if (eval "$2") >"$TEST_DIR/.out" 2>&1; then
+		echo "ok $test_count - $1"
+	else
+		test_failed=$((test_failed + 1))
+		echo "not ok $test_count - $1"
+		sed 's/^/#   /' "$TEST_DIR/.out"
+	fi
+}
+
+# Fails the test with a diagnostic: use inside test_expect bodies.
+fail() {
+	echo "$*" >&2
+	return 1
+}
+
+# "expected" and "actual" must be the same text.
+test_cmp() {
+	diff -u "$1" "$2"
+}
+
+# FILE must contain TEXT (a fixed string).
+test_grep() {
+	grep -F -e "$2" "$1" >/dev/null || { echo "'$1' lacks '$2':"; cat "$1"; return 1; }
+}
+
+skip_all() {
+	echo "1..0 # SKIP $*"
+	exit 77
+}
+
+test_done() {
+	echo "1..$test_count"
+	if [ "$test_count" -eq 0 ]; then
+		echo "# no test ran"
+		exit 1
+	fi
+	[ "$test_failed" -eq 0 ] && exit 0
+	echo "# $test_failed of $test_count failed"
+	exit 1
+}
+
+# A cloudd.conf in $TEST_DIR that loads from the build tree's drivers.
+write_conf() {
+	cat >"$TEST_DIR/cloudd.conf" <<CONF
+DRIVER_PATH = "$top_builddir/drivers/vmm"
+DRIVER_PATH = "$top_builddir/drivers/im"
+DRIVER_PATH = "$top_builddir/drivers/tm"
+DRIVER_PATH = "$top_builddir/drivers/net"
+DATABASE = "$TEST_DIR/cloudd.db"
+CONF
+	cat >>"$TEST_DIR/cloudd.conf"
+}
