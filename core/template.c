@@ -226,6 +226,10 @@ describe(struct parser *ps, const char *at, unsigned int line,
 /*
  * Fail at the cursor with WHAT, unless a NUL byte or invalid UTF-8 is there:
  * then that is the error, since it is what is really wrong.
+ *
+ * Messages follow one rule: one that names its subject ("expected '=' after
+ * 'CPU'") lets the column show what is there; one with no subject says what
+ * it found ("expected an attribute name, found '='"), via fail_found().
  */
 static int
 fail_here(struct parser *ps, const char *what)
@@ -665,6 +669,9 @@ cld_tmpl_parse(const char *text, size_t len, struct cld_tmpl *out,
 	}
 	ps.p = len == 0 ? "" : text;
 	ps.end = ps.p + len;
+	/* Editors that write CRLF often write a byte order mark too. */
+	if (len >= 3 && memcmp(ps.p, "\xef\xbb\xbf", 3) == 0)
+		ps.p += 3;
 	for (;;) {
 		struct subject sj;
 

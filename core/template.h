@@ -39,7 +39,8 @@
  * with err->code CLD_EINVAL and err->msg "line L, column C: <what>", and *OUT
  * left empty.  Columns count UTF-8 characters.  Attributes record the line
  * and column of their name.  "\r\n" counts as a newline; inside a quoted
- * string it is kept as written.
+ * string it is kept as written.  A UTF-8 byte order mark at the start is
+ * ignored.
  */
 int cld_tmpl_parse(const char *text, size_t len, struct cld_tmpl *out,
     struct cld_err *err);
