@@ -28,7 +28,29 @@ static const struct {
 	{ "IM_DRIVER", 1, 1 },
 	{ "TM_DRIVER", 1, 1 },
 	{ "NET_DRIVER", 1, 1 },
+	{ "PIDFILE", 0, 0 },
+	{ "LOG_DIR", 0, 0 },
+	{ "VM_DIR", 0, 0 },
+	{ "DATASTORE", 0, 0 },
+	{ "DEFAULT_TM", 0, 0 },
+	{ "DEFAULT_NET", 0, 0 },
+	{ "MONITOR_INTERVAL", 0, 0 },
+	{ "TIMEOUT", 1, 0 },
+	{ "WORKERS", 0, 0 },
+	{ "API_THREADS", 0, 0 },
+	{ "SCHED", 1, 0 },
 };
+
+const char *const cld_timeout_names[CLD_TO_COUNT] = {
+	"PROLOG", "BOOT", "SHUTDOWN", "EPILOG", "MIGRATE", "MONITOR",
+};
+
+/* Defaults of TIMEOUT, in seconds. */
+static const char *const cld_timeout_names_z[] = {
+	"PROLOG", "BOOT", "SHUTDOWN", "EPILOG", "MIGRATE", "MONITOR", NULL,
+};
+
+static const int64_t timeout_defaults[CLD_TO_COUNT] = { 900, 300, 120, 900, 900, 30 };
 
 static const char *const log_levels[] = { "error", "warning", "info", "debug" };
 
@@ -84,6 +106,160 @@ check_settings(struct cld_conf *c, struct cld_err *err)
 			    cld_attrs_next(c->tmpl.attrs, c->tmpl.n, a->name, a),
 			    msg);
 		}
+	}
+	return 0;
+}
+
+/*
+ * A duration in seconds (decimals allowed: "0.5") into *MS, from MIN_MS to
+ * MAX_S seconds.  VALUE_OF names it in the message.
+ */
+static int
+seconds(struct cld_conf *c, struct cld_err *err, const struct cld_attr *a,
+    const char *what, const char *v, int64_t min_ms, int64_t max_s,
+    int64_t *ms)
+{
+	double d;
+	char msg[512];
+
+	if (cld_parse_double(v, &d) < 0 || d * 1000 < (double)min_ms ||
+	    d > (double)max_s) {
+		snprintf(msg, sizeof(msg),
+		    "%s: '%s' is not a number of seconds from %g to %lld", what,
+		    v, (double)min_ms / 1000, (long long)max_s);
+		return conf_error(c, err, a, msg);
+	}
+	*ms = (int64_t)(d * 1000 + 0.5);
+	return 0;
+}
+
+/* A whole number from MIN to MAX into *OUT. */
+static int
+number(struct cld_conf *c, struct cld_err *err, const struct cld_attr *a,
+    const char *what, const char *v, int64_t min, int64_t max, int64_t *out)
+{
+	char msg[512];
+
+	if (cld_parse_i64(v, out) < 0 || *out < min || *out > max) {
+		snprintf(msg, sizeof(msg),
+		    "%s: '%s' is not a whole number from %lld to %lld", what, v,
+		    (long long)min, (long long)max);
+		return conf_error(c, err, a, msg);
+	}
+	return 0;
+}
+
+static const struct cld_attr *
+setting(struct cld_conf *c, const char *name)
+{
+	return cld_attrs_next(c->tmpl.attrs, c->tmpl.n, name, NULL);
+}
+
+/* Only the names in ALLOWED (NULL-terminated) may appear in vector A. */
+static int
+check_vector(struct cld_conf *c, struct cld_err *err, const struct cld_attr *a,
+    const char *const *allowed)
+{
+	char msg[512];
+
+	for (size_t i = 0; i < a->nsub; i++) {
+		size_t k;
+
+		for (k = 0; allowed[k] != NULL; k++)
+			if (strcasecmp(a->sub[i].name, allowed[k]) == 0)
+				break;
+		if (allowed[k] == NULL) {
+			snprintf(msg, sizeof(msg), "%s: unknown setting '%s'",
+			    a->name, a->sub[i].name);
+			return conf_error(c, err, &a->sub[i], msg);
+		}
+	}
+	return 0;
+}
+
+/* The daemon's settings: monitoring, timeouts, scheduler, paths. */
+static int
+load_daemon(struct cld_conf *c, const char *dir, struct cld_err *err)
+{
+	static const char *const sched_keys[] = { "POLICY", "INTERVAL",
+		"MAX_DISPATCH", "MAX_HOST", NULL };
+	const struct cld_attr *a;
+	const char *v;
+	int64_t n;
+
+	v = cld_tmpl_get(&c->tmpl, "PIDFILE");
+	c->pidfile = v != NULL ? resolve(dir, v) : NULL;
+	v = cld_tmpl_get(&c->tmpl, "LOG_DIR");
+	c->log_dir = v != NULL ? resolve(dir, v) :
+	    cld_xstrdup(CLD_LOCALSTATEDIR "/log/cloudd");
+	v = cld_tmpl_get(&c->tmpl, "VM_DIR");
+	c->vm_dir = v != NULL ? resolve(dir, v) :
+	    cld_xstrdup(CLD_LOCALSTATEDIR "/lib/cloudd/vms");
+	v = cld_tmpl_get(&c->tmpl, "DATASTORE");
+	c->datastore = v != NULL ? v : "/var/lib/cloudd/datastore";
+	if (c->datastore[0] != '/')
+		return conf_error(c, err, setting(c, "DATASTORE"),
+		    "DATASTORE must be an absolute path (it is a path on the hosts)");
+	c->default_tm = cld_tmpl_get(&c->tmpl, "DEFAULT_TM");
+	c->default_net = cld_tmpl_get(&c->tmpl, "DEFAULT_NET");
+
+	c->monitor_interval_ms = 60000;
+	if ((v = cld_tmpl_get(&c->tmpl, "MONITOR_INTERVAL")) != NULL &&
+	    seconds(c, err, setting(c, "MONITOR_INTERVAL"), "MONITOR_INTERVAL",
+	    v, 100, 86400, &c->monitor_interval_ms) < 0)
+		return -1;
+	for (int i = 0; i < CLD_TO_COUNT; i++)
+		c->timeout_ms[i] = timeout_defaults[i] * 1000;
+	if ((a = cld_tmpl_next_vector(&c->tmpl, "TIMEOUT", NULL)) != NULL) {
+		if (check_vector(c, err, a, cld_timeout_names_z) < 0)
+			return -1;
+		for (int i = 0; i < CLD_TO_COUNT; i++)
+			if ((v = cld_vector_get(a, cld_timeout_names[i])) &&
+			    seconds(c, err, a, cld_timeout_names[i], v, 10,
+			    86400, &c->timeout_ms[i]) < 0)
+				return -1;
+	}
+	c->workers = 32;
+	if ((v = cld_tmpl_get(&c->tmpl, "WORKERS")) != NULL) {
+		if (number(c, err, setting(c, "WORKERS"), "WORKERS", v, 1,
+		    1024, &n) < 0)
+			return -1;
+		c->workers = (int)n;
+	}
+	c->api_threads = 2;
+	if ((v = cld_tmpl_get(&c->tmpl, "API_THREADS")) != NULL) {
+		if (number(c, err, setting(c, "API_THREADS"), "API_THREADS",
+		    v, 1, 64, &n) < 0)
+			return -1;
+		c->api_threads = (int)n;
+	}
+	c->sched_policy = "packing";
+	c->sched_interval_ms = 5000;
+	c->sched_max_dispatch = 0;
+	c->sched_max_host = 0;
+	if ((a = cld_tmpl_next_vector(&c->tmpl, "SCHED", NULL)) != NULL) {
+		if (check_vector(c, err, a, sched_keys) < 0)
+			return -1;
+		if ((v = cld_vector_get(a, "POLICY")) != NULL) {
+			if (strcasecmp(v, "packing") != 0 &&
+			    strcasecmp(v, "striping") != 0 &&
+			    strcasecmp(v, "load-aware") != 0)
+				return conf_error(c, err, a,
+				    "SCHED: POLICY is not one of packing, striping, load-aware");
+			c->sched_policy = v;
+		}
+		if ((v = cld_vector_get(a, "INTERVAL")) != NULL &&
+		    seconds(c, err, a, "SCHED: INTERVAL", v, 10, 3600,
+		    &c->sched_interval_ms) < 0)
+			return -1;
+		if ((v = cld_vector_get(a, "MAX_DISPATCH")) != NULL &&
+		    number(c, err, a, "SCHED: MAX_DISPATCH", v, 0, 1000000000,
+		    &c->sched_max_dispatch) < 0)
+			return -1;
+		if ((v = cld_vector_get(a, "MAX_HOST")) != NULL &&
+		    number(c, err, a, "SCHED: MAX_HOST", v, 0, 1000000000,
+		    &c->sched_max_host) < 0)
+			return -1;
 	}
 	return 0;
 }
@@ -235,7 +411,7 @@ cld_conf_load(const char *path, struct cld_conf *c, struct cld_err *err)
 			c->ssh_connect_timeout = (int)t;
 		}
 	}
-	if (load_drivers(c, err) < 0)
+	if (load_daemon(c, dir, err) < 0 || load_drivers(c, err) < 0)
 		goto cleanup;
 	rc = 0;
 cleanup:
@@ -257,6 +433,9 @@ cld_conf_release(struct cld_conf *c)
 	free(c->database);
 	free(c->listen);
 	free(c->ssh_config);
+	free(c->pidfile);
+	free(c->log_dir);
+	free(c->vm_dir);
 	free(c->drivers);
 	cld_tmpl_release(&c->tmpl);
 	free(c->path);

@@ -30,7 +30,28 @@ struct cld_conf {
 	int ssh_connect_timeout;
 	struct cld_driver_decl *drivers;
 	size_t ndrivers;
+
+	/* The daemon's settings (cloudd.conf(5) has their defaults). */
+	char *pidfile;                /* PIDFILE, absolute */
+	char *log_dir;                /* LOG_DIR: one log file per VM */
+	char *vm_dir;                 /* VM_DIR: stopped VMs' disks on the front-end */
+	const char *datastore;        /* DATASTORE: VM directories on the hosts */
+	const char *default_tm;       /* DEFAULT_TM, DEFAULT_NET: the default cluster's */
+	const char *default_net;
+	int64_t monitor_interval_ms;  /* MONITOR_INTERVAL */
+	int64_t timeout_ms[6];        /* TIMEOUT = [ PROLOG, BOOT, SHUTDOWN, EPILOG, MIGRATE, MONITOR ] */
+	int workers;                  /* WORKERS */
+	int api_threads;              /* API_THREADS */
+	const char *sched_policy;     /* SCHED = [ POLICY, INTERVAL, MAX_DISPATCH, MAX_HOST ] */
+	int64_t sched_interval_ms;
+	int64_t sched_max_dispatch;
+	int64_t sched_max_host;
 };
+
+/* The order of cld_conf.timeout_ms. */
+enum { CLD_TO_PROLOG, CLD_TO_BOOT, CLD_TO_SHUTDOWN, CLD_TO_EPILOG,
+	CLD_TO_MIGRATE, CLD_TO_MONITOR, CLD_TO_COUNT };
+extern const char *const cld_timeout_names[CLD_TO_COUNT];
 
 /*
  * Read PATH into C (zeroed by the caller).  Relative paths in the file are

@@ -949,6 +949,48 @@ cleanup:
 	return ret;
 }
 
+int
+cld_store_get(struct cld_store *st, enum cld_table t, int64_t id,
+    cld_row_fn fn, void *ctx, struct cld_err *err)
+{
+	struct cld_row row;
+	sqlite3_stmt *s = NULL;
+	char sql[160];
+	int rc, ret = -1;
+
+	if (!table_ok(t)) {
+		cld_err_set(err, CLD_EINVAL, "no such table %d", (int)t);
+		return -1;
+	}
+	/* Rare (objects that left memory): not worth a cached statement. */
+	snprintf(sql, sizeof(sql), "SELECT id, name, uid, gid, state, ref, "
+	    "mtime, body FROM %s WHERE id = ?1", table_names[t]);
+	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK) {
+		store_fail(st, err, "prepare \"%s\"", sql);
+		goto cleanup;
+	}
+	sqlite3_bind_int64(s, 1, id);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		row.id = sqlite3_column_int64(s, 0);
+		row.name = col_text(s, 1);
+		row.uid = sqlite3_column_int64(s, 2);
+		row.gid = sqlite3_column_int64(s, 3);
+		row.state = sqlite3_column_int(s, 4);
+		row.ref = sqlite3_column_int64(s, 5);
+		row.mtime = sqlite3_column_int64(s, 6);
+		row.body = col_text(s, 7);
+		fn(ctx, &row);
+		ret = 1;
+	} else if (rc == SQLITE_DONE)
+		ret = 0;
+	else
+		store_fail(st, err, "read %s", table_names[t]);
+cleanup:
+	sqlite3_finalize(s);
+	return ret;
+}
+
 int64_t
 cld_store_max_id(struct cld_store *st, enum cld_table t)
 {

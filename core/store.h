@@ -155,6 +155,13 @@ int cld_store_load(struct cld_store *st, enum cld_table t, cld_row_fn fn,
     void *ctx, struct cld_err *err);
 
 /*
+ * Call FN for the row of table T with ID, if there is one.  Returns 1 (FN
+ * was called), 0 (no such row), or -1 with err (CLD_ESTORE).
+ */
+int cld_store_get(struct cld_store *st, enum cld_table t, int64_t id,
+    cld_row_fn fn, void *ctx, struct cld_err *err);
+
+/*
  * The largest id in table T, -1 when the table is empty (ids are allocated
  * from it at restart).  A database error is logged and gives -2.
  */

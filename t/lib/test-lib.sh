@@ -99,6 +99,90 @@ DRIVER_PATH = "$top_builddir/drivers/im"
 DRIVER_PATH = "$top_builddir/drivers/tm"
 DRIVER_PATH = "$top_builddir/drivers/net"
 DATABASE = "$TEST_DIR/cloudd.db"
+LISTEN = "$TEST_DIR/cloudd.sock"
+LOG_DIR = "$TEST_DIR/log"
+VM_DIR = "$TEST_DIR/vms"
 CONF
 	cat >>"$TEST_DIR/cloudd.conf"
+}
+
+CLOUDCTL="$top_builddir/cli/cloudctl"
+CLOUDD_PID=""
+
+# cloudctl on the test's cloudd.
+ctl() {
+	run "$CLOUDCTL" -s "$TEST_DIR/cloudd.sock" "$@"
+}
+
+# Start cloudd in the foreground (in the background of the test) on
+# $TEST_DIR/cloudd.conf, its log in $TEST_DIR/cloudd.log, and wait until
+# the API answers.  It is stopped when the test ends.
+cloudd_start() {
+	run "$CLOUDD" -d -f "$TEST_DIR/cloudd.conf" "$@" \
+	    >>"$TEST_DIR/cloudd.log" 2>&1 &
+	CLOUDD_PID=$!
+	test_cleanup "kill -KILL $CLOUDD_PID 2>/dev/null"
+	i=0
+	while [ $i -lt 300 ]; do
+		if "$CLOUDCTL" -s "$TEST_DIR/cloudd.sock" cluster list \
+		    >/dev/null 2>&1; then
+			return 0
+		fi
+		kill -0 "$CLOUDD_PID" 2>/dev/null || break
+		sleep 0.1
+		i=$((i + 1))
+	done
+	echo "cloudd did not start:" >&2
+	cat "$TEST_DIR/cloudd.log" >&2
+	return 1
+}
+
+# Stop it with SIGTERM and wait; its exit status is the function's.
+cloudd_stop() {
+	kill -TERM "$CLOUDD_PID" && wait "$CLOUDD_PID"
+}
+
+# Kill it at once, as a crash would.
+cloudd_kill() {
+	kill -KILL "$CLOUDD_PID"
+	wait "$CLOUDD_PID" 2>/dev/null
+	:
+}
+
+# The value of JSON path JQ in "cloudctl --json ARGS...".
+ctl_json() {
+	q=$1
+	shift
+	ctl --json "$@" | jq -r "$q"
+}
+
+# Wait up to SECS (default 20) until VM ID is in STATE.
+wait_vm() {
+	id=$1 want=$2 secs=${3:-20}
+	end=$(( $(date +%s) + secs ))
+	while :; do
+		got=$(ctl_json .state vm show "$id" 2>/dev/null)
+		[ "$got" = "$want" ] && return 0
+		if [ "$(date +%s)" -ge "$end" ]; then
+			echo "VM $id is '$got', not '$want', after $secs s" >&2
+			ctl vm show "$id" >&2
+			return 1
+		fi
+		sleep 0.1
+	done
+}
+
+# Wait until host NAME is in STATE.
+wait_host() {
+	name=$1 want=$2 secs=${3:-20}
+	end=$(( $(date +%s) + secs ))
+	while :; do
+		got=$(ctl_json .state host show "$name" 2>/dev/null)
+		[ "$got" = "$want" ] && return 0
+		if [ "$(date +%s)" -ge "$end" ]; then
+			echo "host $name is '$got', not '$want', after $secs s" >&2
+			return 1
+		fi
+		sleep 0.1
+	done
 }

@@ -1,0 +1,1054 @@
+/*
+ * The API's resources: routing, permissions and JSON (jansson), on the
+ * loop thread.  HACKING ("The API (v1)") and cloudctl(1) describe them.
+ *
+ * Who asks is the peer's uid; uid 0 is the admin.  Users see and act on
+ * their own VMs; hosts and clusters are visible to all and changed by the
+ * admin only.  Every body is a JSON object whose fields are checked: an
+ * unknown field or a wrong type is refused, never ignored.
+ */
+#include "config.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "core.h"
+#include "log.h"
+#include "template.h"
+#include "util.h"
+
+#define LIST_DEFAULT 100
+#define LIST_MAX 10000
+
+struct ctx {
+	struct cld_core *c;
+	struct cld_request *r;
+	struct cld_api_req *q;
+	int admin;
+	char *parts[4];            /* the path after /v1/, split on '/' */
+	int nparts;
+};
+
+/* --------------------------------------------------------------- replies */
+
+static void
+reply_json(struct ctx *x, int status, json_t *body)
+{
+	x->q->status = status;
+	x->q->reply = json_dumps(body, JSON_COMPACT);
+	x->q->reply_len = x->q->reply ? strlen(x->q->reply) : 0;
+	json_decref(body);
+}
+
+static void
+reply_error(struct ctx *x, int status, const char *code, const char *fmt, ...)
+    CLD_PRINTF(4, 5);
+
+static void
+reply_error(struct ctx *x, int status, const char *code, const char *fmt, ...)
+{
+	char msg[CLD_ERR_MSG_MAX + 256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	x->q->status = status;
+	x->q->reply = cld_api_error_body(code, msg);
+	x->q->reply_len = strlen(x->q->reply);
+	/* A refused request changed nothing: no need to wait for a commit. */
+	x->r->mutating = 0;
+}
+
+/* The HTTP status and code of a core error. */
+static void
+reply_err(struct ctx *x, const struct cld_err *err)
+{
+	static const struct {
+		int code, status;
+		const char *name;
+	} map[] = {
+		{ CLD_EINVAL, 400, "bad_request" },
+		{ CLD_ENOENT, 404, "not_found" },
+		{ CLD_EEXIST, 409, "conflict" },
+		{ CLD_EBUSY, 409, "conflict" },
+		{ CLD_ENOSPC, 409, "no_capacity" },
+		{ CLD_ENOTSUP, 409, "not_supported" },
+		{ CLD_EPERM, 403, "forbidden" },
+	};
+
+	for (size_t i = 0; i < CLD_ARRAY_SIZE(map); i++)
+		if (map[i].code == err->code) {
+			reply_error(x, map[i].status, map[i].name, "%s",
+			    err->msg);
+			return;
+		}
+	reply_error(x, 500, "internal", "%s", err->msg);
+}
+
+static int
+need_admin(struct ctx *x, const char *what)
+{
+	if (x->admin)
+		return 0;
+	reply_error(x, 403, "forbidden", "only the admin (root) may %s", what);
+	return -1;
+}
+
+/* ------------------------------------------------------------- requests */
+
+struct field {
+	const char *name;
+	int type;                  /* JSON_STRING, JSON_TRUE (boolean), JSON_INTEGER */
+	int required;
+};
+
+static const char *
+type_name(int t)
+{
+	return t == JSON_STRING ? "a string" : t == JSON_TRUE ? "true or false" :
+	    t == JSON_INTEGER ? "an integer" : "?";
+}
+
+/*
+ * Parse the body as a JSON object with only FIELDS, each of its type.
+ * Returns the object (the caller json_decref()s it), or NULL after
+ * replying 400.
+ */
+static json_t *
+parse_body(struct ctx *x, const struct field *fields)
+{
+	json_error_t jerr;
+	json_t *o;
+	const char *k;
+	json_t *v;
+
+	if (x->q->body_len == 0) {
+		reply_error(x, 400, "bad_request",
+		    "the request needs a JSON object as its body");
+		return NULL;
+	}
+	o = json_loadb(x->q->body, x->q->body_len, JSON_REJECT_DUPLICATES,
+	    &jerr);
+	if (o == NULL) {
+		reply_error(x, 400, "bad_request",
+		    "malformed JSON: line %d, column %d: %s", jerr.line,
+		    jerr.column, jerr.text);
+		return NULL;
+	}
+	if (!json_is_object(o)) {
+		reply_error(x, 400, "bad_request",
+		    "the body must be a JSON object");
+		json_decref(o);
+		return NULL;
+	}
+	json_object_foreach(o, k, v) {
+		const struct field *f;
+		int ok;
+
+		for (f = fields; f->name != NULL; f++)
+			if (strcmp(f->name, k) == 0)
+				break;
+		if (f->name == NULL) {
+			reply_error(x, 400, "bad_request", "unknown field '%s'",
+			    k);
+			json_decref(o);
+			return NULL;
+		}
+		ok = f->type == JSON_TRUE ? json_is_boolean(v) :
+		    f->type == JSON_INTEGER ? json_is_integer(v) :
+		    json_is_string(v);
+		if (!ok) {
+			reply_error(x, 400, "bad_request",
+			    "field '%s' must be %s", k, type_name(f->type));
+			json_decref(o);
+			return NULL;
+		}
+		if (f->type == JSON_STRING &&
+		    strlen(json_string_value(v)) != json_string_length(v)) {
+			reply_error(x, 400, "bad_request",
+			    "field '%s' contains a NUL character", k);
+			json_decref(o);
+			return NULL;
+		}
+	}
+	for (const struct field *f = fields; f->name != NULL; f++)
+		if (f->required && json_object_get(o, f->name) == NULL) {
+			reply_error(x, 400, "bad_request",
+			    "missing field '%s'", f->name);
+			json_decref(o);
+			return NULL;
+		}
+	return o;
+}
+
+static const char *
+str(json_t *o, const char *k)
+{
+	return json_string_value(json_object_get(o, k));
+}
+
+/* The value of query parameter NAME (raw, no escapes expected), or NULL. */
+static int
+query_get(struct ctx *x, const char *name, char *out, size_t len)
+{
+	const char *q = x->q->query;
+	size_t nl = strlen(name);
+
+	while (q != NULL && *q != '\0') {
+		const char *amp = strchr(q, '&');
+		size_t seg = amp ? (size_t)(amp - q) : strlen(q);
+
+		if (seg > nl && strncmp(q, name, nl) == 0 && q[nl] == '=') {
+			size_t vl = seg - nl - 1;
+
+			if (vl >= len)
+				vl = len - 1;
+			memcpy(out, q + nl + 1, vl);
+			out[vl] = '\0';
+			return 1;
+		}
+		q = amp ? amp + 1 : NULL;
+	}
+	return 0;
+}
+
+/* offset and limit of a list; -1 after replying 400. */
+static int
+paging(struct ctx *x, int64_t *offset, int64_t *limit)
+{
+	char v[32];
+
+	*offset = 0;
+	*limit = LIST_DEFAULT;
+	if (query_get(x, "offset", v, sizeof(v)) &&
+	    (cld_parse_i64(v, offset) < 0 || *offset < 0)) {
+		reply_error(x, 400, "bad_request",
+		    "offset must be a whole number >= 0");
+		return -1;
+	}
+	if (query_get(x, "limit", v, sizeof(v)) &&
+	    (cld_parse_i64(v, limit) < 0 || *limit < 1 || *limit > LIST_MAX)) {
+		reply_error(x, 400, "bad_request",
+		    "limit must be a whole number from 1 to %d", LIST_MAX);
+		return -1;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------ VMs */
+
+void
+cld_vm_json_invalidate(struct cld_vm *vm)
+{
+	free(vm->json);
+	vm->json = NULL;
+	vm->json_len = 0;
+}
+
+static json_t *
+vm_json(struct cld_core *c, const struct cld_vm *vm)
+{
+	const char *reason = vm->reason;
+	json_t *o;
+
+	if (reason == NULL && vm->state == CLD_VM_PENDING)
+		reason = cld_sched_why(c->sched, vm->id);
+	o = json_pack("{sI ss sI sI ss ss ss? sI sf si sI s{sf sI sI sI} ss? ss? sI sI ss?}",
+	    "id", (json_int_t)vm->id,
+	    "name", vm->name,
+	    "uid", (json_int_t)vm->uid,
+	    "gid", (json_int_t)vm->gid,
+	    "state", cld_vm_state_name(vm->state),
+	    "short", cld_vm_state_short(vm->state),
+	    "host", vm->host ? vm->host->name : NULL,
+	    "host_id", (json_int_t)(vm->host ? vm->host->id : -1),
+	    "cpu", vm->cpu,
+	    "vcpu", (int)vm->vcpu,
+	    "memory", (json_int_t)vm->memory_mb,
+	    "usage", "cpu", vm->ucpu, "memory", (json_int_t)vm->umem,
+	    "netrx", (json_int_t)vm->netrx, "nettx", (json_int_t)vm->nettx,
+	    "reason", reason,
+	    "failed", vm->state == CLD_VM_FAILED && vm->failed_state >= 0 ?
+	    cld_vm_state_name(vm->failed_state) : NULL,
+	    "stime", (json_int_t)vm->stime,
+	    "etime", (json_int_t)vm->etime,
+	    "progress", vm->progress);
+	if (o == NULL)
+		fatalx("json_pack failed for VM %" PRId64, vm->id);
+	return o;
+}
+
+/* The list entry of VM, cached until the VM changes. */
+static const char *
+vm_json_text(struct cld_core *c, struct cld_vm *vm, size_t *len)
+{
+	if (vm->json == NULL || vm->state == CLD_VM_PENDING) {
+		json_t *o = vm_json(c, vm);
+
+		free(vm->json);
+		vm->json = json_dumps(o, JSON_COMPACT);
+		json_decref(o);
+		if (vm->json == NULL)
+			fatalx("out of memory");
+		vm->json_len = strlen(vm->json);
+	}
+	*len = vm->json_len;
+	return vm->json;
+}
+
+static int
+can_see(struct ctx *x, const struct cld_vm *vm)
+{
+	return x->admin || (uid_t)vm->uid == x->q->uid;
+}
+
+/* Growing output buffer for lists. */
+struct buf {
+	char *p;
+	size_t len, cap;
+};
+
+static void
+buf_add(struct buf *b, const char *s, size_t n)
+{
+	if (b->len + n + 1 > b->cap) {
+		b->cap = (b->len + n + 1) * 2;
+		b->p = cld_xrealloc(b->p, b->cap);
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+static void
+vm_list(struct ctx *x)
+{
+	struct cld_core *c = x->c;
+	int64_t offset, limit, total = 0, uid = -1;
+	int state = -1;
+	struct cld_host *host = NULL;
+	char v[256], head[128];
+	struct buf b = { NULL, 0, 0 };
+	json_t *env;
+	char *envs;
+
+	if (paging(x, &offset, &limit) < 0)
+		return;
+	if (query_get(x, "state", v, sizeof(v)) &&
+	    (state = cld_vm_state_from_name(v)) < 0) {
+		reply_error(x, 400, "bad_request", "unknown state '%s'", v);
+		return;
+	}
+	if (query_get(x, "host", v, sizeof(v)) &&
+	    (host = cld_host_find(c, v)) == NULL) {
+		reply_error(x, 404, "not_found", "no host '%s'", v);
+		return;
+	}
+	if (query_get(x, "uid", v, sizeof(v)) && cld_parse_i64(v, &uid) < 0) {
+		reply_error(x, 400, "bad_request", "uid must be a number");
+		return;
+	}
+	/*
+	 * The entries are each VM's cached JSON text (made by jansson), put
+	 * side by side: a list of 20,000 VMs costs a copy, not 20,000
+	 * encodings.
+	 */
+	buf_add(&b, "[", 1);
+	for (size_t i = 0; i < c->vms_cap; i++) {
+		struct cld_vm *vm = c->vms[i];
+		const char *t;
+		size_t n;
+
+		if (vm == NULL || vm->state == CLD_VM_DONE || !can_see(x, vm) ||
+		    (state >= 0 && vm->state != state) ||
+		    (host != NULL && vm->host != host) ||
+		    (uid >= 0 && vm->uid != uid))
+			continue;
+		if (total++ < offset || total > offset + limit)
+			continue;
+		t = vm_json_text(c, vm, &n);
+		if (b.len > 1)
+			buf_add(&b, ",", 1);
+		buf_add(&b, t, n);
+	}
+	buf_add(&b, "]", 1);
+	env = json_pack("{sI sI sI}", "total", (json_int_t)total, "offset",
+	    (json_int_t)offset, "limit", (json_int_t)limit);
+	envs = json_dumps(env, JSON_COMPACT);
+	json_decref(env);
+	/* envs is {"total":..,"offset":..,"limit":..}: open it and add vms. */
+	snprintf(head, sizeof(head), "%.*s,\"vms\":", (int)strlen(envs) - 1,
+	    envs);
+	free(envs);
+	{
+		struct buf out = { NULL, 0, 0 };
+
+		buf_add(&out, head, strlen(head));
+		buf_add(&out, b.p, b.len);
+		buf_add(&out, "}", 1);
+		x->q->status = 200;
+		x->q->reply = out.p;
+		x->q->reply_len = out.len;
+	}
+	free(b.p);
+}
+
+struct done_ctx {
+	json_t *o;
+	struct cld_core *c;
+};
+
+static int
+done_row(void *ctx, const struct cld_row *row)
+{
+	struct done_ctx *d = ctx;
+
+	d->o = json_pack("{sI ss sI sI ss ss sn sI}", "id", (json_int_t)row->id,
+	    "name", row->name, "uid", (json_int_t)row->uid, "gid",
+	    (json_int_t)row->gid, "state", cld_vm_state_name(row->state),
+	    "short", cld_vm_state_short(row->state), "host", "host_id",
+	    (json_int_t)-1);
+	return 1;
+}
+
+static int
+hist_row(void *ctx, const struct cld_hist *h)
+{
+	json_t *arr = ctx;
+	static const char *const reasons[] = { "", "done", "failed",
+		"migrated", "stopped", "deleted" };
+
+	json_array_append_new(arr, json_pack(
+	    "{si ss sI sI sI sI sI sI sI ss ss}", "seq", h->seq, "host",
+	    h->host, "host_id", (json_int_t)h->host_id, "start",
+	    (json_int_t)h->start, "prolog_end", (json_int_t)h->prolog_end,
+	    "boot_end", (json_int_t)h->boot_end, "running_end",
+	    (json_int_t)h->running_end, "epilog_end",
+	    (json_int_t)h->epilog_end, "end", (json_int_t)h->end, "reason",
+	    h->reason >= 0 && h->reason < 6 ? reasons[h->reason] : "",
+	    "message", h->message));
+	return 0;
+}
+
+/* The VM of the path's id that the asker may see; NULL after replying. */
+static struct cld_vm *
+vm_of_path(struct ctx *x)
+{
+	int64_t id;
+	struct cld_vm *vm;
+
+	if (cld_parse_i64(x->parts[1], &id) < 0 || id < 0) {
+		reply_error(x, 404, "not_found", "no VM '%s'", x->parts[1]);
+		return NULL;
+	}
+	vm = cld_vm_find(x->c, id);
+	if (vm == NULL || !can_see(x, vm)) {
+		reply_error(x, 404, "not_found", "no VM %" PRId64, id);
+		return NULL;
+	}
+	return vm;
+}
+
+static void
+vm_show(struct ctx *x)
+{
+	struct cld_core *c = x->c;
+	struct cld_vm *vm;
+	struct cld_err err;
+	json_t *o, *hist;
+	int64_t id;
+	char *t;
+
+	cld_err_clear(&err);
+	if (cld_parse_i64(x->parts[1], &id) == 0 && id >= 0 &&
+	    cld_vm_find(c, id) == NULL && id < c->next_vm_id) {
+		/* A VM that ended is only in the store. */
+		struct done_ctx d = { NULL, c };
+
+		if (cld_store_get(c->store, CLD_T_VMS, id, done_row, &d,
+		    &err) < 0) {
+			reply_err(x, &err);
+			return;
+		}
+		if (d.o == NULL || (!x->admin && json_integer_value(
+		    json_object_get(d.o, "uid")) != (json_int_t)x->q->uid)) {
+			json_decref(d.o);
+			reply_error(x, 404, "not_found", "no VM %" PRId64, id);
+			return;
+		}
+		hist = json_array();
+		cld_store_hist_load(c->store, id, hist_row, hist, &err);
+		json_object_set_new(d.o, "history", hist);
+		reply_json(x, 200, d.o);
+		return;
+	}
+	if ((vm = vm_of_path(x)) == NULL)
+		return;
+	o = vm_json(c, vm);
+	t = cld_tmpl_print(&vm->tmpl);
+	json_object_set_new(o, "template", json_string(t));
+	free(t);
+	hist = json_array();
+	if (cld_store_hist_load(c->store, vm->id, hist_row, hist, &err) < 0) {
+		json_decref(hist);
+		json_decref(o);
+		reply_err(x, &err);
+		return;
+	}
+	/* The current record may not be committed yet: show memory's. */
+	if (vm->hist.seq > 0) {
+		size_t n = json_array_size(hist);
+		json_t *last = n ? json_array_get(hist, n - 1) : NULL;
+		struct cld_host *h = cld_host_by_id(c, vm->hist.host_id);
+		struct cld_hist ch = { vm->id, vm->hist.seq, vm->hist.host_id,
+			h ? h->name : "", vm->hist.start, vm->hist.prolog_end,
+			vm->hist.boot_end, vm->hist.running_end,
+			vm->hist.epilog_end, vm->hist.end, vm->hist.reason,
+			vm->reason ? vm->reason : "" };
+
+		if (last != NULL && json_integer_value(json_object_get(last,
+		    "seq")) == vm->hist.seq)
+			json_array_remove(hist, n - 1);
+		hist_row(hist, &ch);
+	}
+	json_object_set_new(o, "history", hist);
+	reply_json(x, 200, o);
+}
+
+static void
+vm_log(struct ctx *x)
+{
+	struct cld_vm *vm = vm_of_path(x);
+	struct cld_err err;
+	char *path, *text;
+	size_t len = 0;
+	json_t *o;
+
+	if (vm == NULL)
+		return;
+	cld_err_clear(&err);
+	path = cld_vm_log_path(x->c, vm->id);
+	text = cld_read_file(path, &len, &err);
+	free(path);
+	o = json_pack("{ss%}", "log", text ? text : "", text ? len : 0);
+	free(text);
+	if (o == NULL) {
+		reply_error(x, 500, "internal",
+		    "the log of VM %" PRId64 " is not valid UTF-8", vm->id);
+		return;
+	}
+	reply_json(x, 200, o);
+}
+
+static void
+vm_create(struct ctx *x)
+{
+	static const struct field f[] = {
+		{ "template", JSON_STRING, 1 }, { "hold", JSON_TRUE, 0 },
+		{ NULL, 0, 0 },
+	};
+	json_t *o = parse_body(x, f);
+	struct cld_err err;
+	struct cld_vm *vm;
+
+	if (o == NULL)
+		return;
+	cld_err_clear(&err);
+	vm = cld_vm_create(x->c, str(o, "template"),
+	    json_string_length(json_object_get(o, "template")), x->q->uid,
+	    x->q->gid, json_is_true(json_object_get(o, "hold")), &err);
+	json_decref(o);
+	if (vm == NULL) {
+		reply_error(x, 400, "bad_template", "%s", err.msg);
+		return;
+	}
+	reply_json(x, 201, vm_json(x->c, vm));
+}
+
+static void
+vm_act(struct ctx *x, const char *action_override)
+{
+	static const struct field f[] = {
+		{ "action", JSON_STRING, 1 }, { "host", JSON_STRING, 0 },
+		{ "live", JSON_TRUE, 0 }, { "hard", JSON_TRUE, 0 },
+		{ "mode", JSON_STRING, 0 }, { NULL, 0, 0 },
+	};
+	struct cld_vm *vm = vm_of_path(x);
+	struct cld_host *h = NULL;
+	struct cld_err err;
+	const char *a, *hn;
+	json_t *o = NULL;
+
+	if (vm == NULL)
+		return;
+	cld_err_clear(&err);
+	if (action_override != NULL)
+		a = action_override;
+	else {
+		if ((o = parse_body(x, f)) == NULL)
+			return;
+		a = str(o, "action");
+	}
+	if ((strcmp(a, "deploy") == 0 || strcmp(a, "migrate") == 0) &&
+	    need_admin(x, "choose the host of a VM") < 0)
+		goto cleanup;
+	if (o != NULL && (hn = str(o, "host")) != NULL &&
+	    (h = cld_host_find(x->c, hn)) == NULL) {
+		reply_error(x, 404, "not_found", "no host '%s'", hn);
+		goto cleanup;
+	}
+	if (cld_vm_action(x->c, vm, a, h,
+	    o ? json_is_true(json_object_get(o, "live")) : 0,
+	    o ? json_is_true(json_object_get(o, "hard")) : 0,
+	    o ? str(o, "mode") : NULL, &err) < 0) {
+		reply_err(x, &err);
+		goto cleanup;
+	}
+	reply_json(x, 200, vm_json(x->c, vm));
+cleanup:
+	json_decref(o);
+}
+
+/* ---------------------------------------------------------------- hosts */
+
+static json_t *
+host_json(struct cld_core *c, const struct cld_host *h, int full)
+{
+	struct cld_cluster *cl = cld_host_cluster(c, h);
+	json_t *o;
+
+	o = json_pack("{sI ss ss? sI ss ss ss ss si sf sf sf sI sI sI si ss? sI}",
+	    "id", (json_int_t)h->id, "name", h->name,
+	    "cluster", cl ? cl->name : NULL,
+	    "cluster_id", (json_int_t)h->cluster_id,
+	    "im", h->im, "vmm", h->vmm,
+	    "state", cld_host_state_name(h->state),
+	    "short", cld_host_state_short(h->state),
+	    "rvm", h->rvm,
+	    "tcpu", h->tcpu, "fcpu", h->tcpu - h->ucpu,
+	    "acpu", h->tcpu - h->cpu_alloc,
+	    "tmem", (json_int_t)h->tmem, "fmem", (json_int_t)h->fmem,
+	    "amem", (json_int_t)(h->tmem > h->mem_alloc ?
+	    h->tmem - h->mem_alloc : 0),
+	    "max_vms", h->max_vms,
+	    "error", h->error,
+	    "monitored", (json_int_t)h->monitored);
+	if (o == NULL)
+		fatalx("json_pack failed for host %" PRId64, h->id);
+	if (full) {
+		json_t *a = json_object();
+
+		for (size_t i = 0; i < h->attrs.n; i++)
+			if (h->attrs.attrs[i].value != NULL)
+				json_object_set_new(a, h->attrs.attrs[i].name,
+				    json_string(h->attrs.attrs[i].value));
+		json_object_set_new(o, "attributes", a);
+	}
+	return o;
+}
+
+static void
+list_of(struct ctx *x, const char *key, json_t *items, int64_t total,
+    int64_t offset, int64_t limit)
+{
+	reply_json(x, 200, json_pack("{sI sI sI so}", "total",
+	    (json_int_t)total, "offset", (json_int_t)offset, "limit",
+	    (json_int_t)limit, key, items));
+}
+
+static void
+host_list(struct ctx *x)
+{
+	int64_t offset, limit, total = 0;
+	json_t *a;
+
+	if (paging(x, &offset, &limit) < 0)
+		return;
+	a = json_array();
+	for (size_t i = 0; i < x->c->hosts_cap; i++) {
+		struct cld_host *h = x->c->hosts[i];
+
+		if (h == NULL)
+			continue;
+		if (total++ < offset || total > offset + limit)
+			continue;
+		json_array_append_new(a, host_json(x->c, h, 0));
+	}
+	list_of(x, "hosts", a, total, offset, limit);
+}
+
+static struct cld_host *
+host_of_path(struct ctx *x)
+{
+	struct cld_host *h = cld_host_find(x->c, x->parts[1]);
+
+	if (h == NULL)
+		reply_error(x, 404, "not_found", "no host '%s'", x->parts[1]);
+	return h;
+}
+
+static void
+host_create(struct ctx *x)
+{
+	static const struct field f[] = {
+		{ "name", JSON_STRING, 1 }, { "im", JSON_STRING, 1 },
+		{ "vmm", JSON_STRING, 1 }, { "cluster", JSON_STRING, 0 },
+		{ "max_vms", JSON_INTEGER, 0 }, { NULL, 0, 0 },
+	};
+	struct cld_cluster *cl = NULL;
+	struct cld_host *h;
+	struct cld_err err;
+	json_int_t max = 0;
+	json_t *o;
+
+	if (need_admin(x, "create hosts") < 0 || (o = parse_body(x, f)) == NULL)
+		return;
+	cld_err_clear(&err);
+	if (str(o, "cluster") != NULL &&
+	    (cl = cld_cluster_find(x->c, str(o, "cluster"))) == NULL) {
+		reply_error(x, 404, "not_found", "no cluster '%s'",
+		    str(o, "cluster"));
+		goto cleanup;
+	}
+	if (json_object_get(o, "max_vms") != NULL) {
+		max = json_integer_value(json_object_get(o, "max_vms"));
+		if (max < 0 || max > 1000000) {
+			reply_error(x, 400, "bad_request",
+			    "max_vms must be from 0 (no limit) to 1000000");
+			goto cleanup;
+		}
+	}
+	h = cld_host_create(x->c, str(o, "name"), str(o, "im"), str(o, "vmm"),
+	    cl, (int)max, &err);
+	if (h == NULL) {
+		if (err.code == CLD_ENOENT)
+			err.code = CLD_EINVAL;  /* a bad driver name is bad input */
+		reply_err(x, &err);
+		goto cleanup;
+	}
+	reply_json(x, 201, host_json(x->c, h, 0));
+cleanup:
+	json_decref(o);
+}
+
+static void
+host_act(struct ctx *x)
+{
+	static const struct field f[] = {
+		{ "action", JSON_STRING, 1 }, { NULL, 0, 0 },
+	};
+	struct cld_host *h;
+	struct cld_err err;
+	json_t *o;
+
+	if (need_admin(x, "change hosts") < 0 || (h = host_of_path(x)) == NULL ||
+	    (o = parse_body(x, f)) == NULL)
+		return;
+	cld_err_clear(&err);
+	if (cld_host_action(x->c, h, str(o, "action"), &err) < 0)
+		reply_err(x, &err);
+	else
+		reply_json(x, 200, host_json(x->c, h, 0));
+	json_decref(o);
+}
+
+static void
+host_patch(struct ctx *x)
+{
+	static const struct field f[] = {
+		{ "cluster", JSON_STRING, 1 }, { NULL, 0, 0 },
+	};
+	struct cld_host *h;
+	struct cld_cluster *cl;
+	struct cld_err err;
+	json_t *o;
+
+	if (need_admin(x, "change hosts") < 0 || (h = host_of_path(x)) == NULL ||
+	    (o = parse_body(x, f)) == NULL)
+		return;
+	cld_err_clear(&err);
+	if ((cl = cld_cluster_find(x->c, str(o, "cluster"))) == NULL)
+		reply_error(x, 404, "not_found", "no cluster '%s'",
+		    str(o, "cluster"));
+	else if (cld_host_move(x->c, h, cl, &err) < 0)
+		reply_err(x, &err);
+	else
+		reply_json(x, 200, host_json(x->c, h, 0));
+	json_decref(o);
+}
+
+static void
+host_delete(struct ctx *x)
+{
+	struct cld_host *h;
+	struct cld_err err;
+	json_t *o;
+
+	if (need_admin(x, "delete hosts") < 0 || (h = host_of_path(x)) == NULL)
+		return;
+	cld_err_clear(&err);
+	o = host_json(x->c, h, 0);
+	if (cld_host_delete(x->c, h, &err) < 0) {
+		json_decref(o);
+		reply_err(x, &err);
+		return;
+	}
+	reply_json(x, 200, o);
+}
+
+/* ------------------------------------------------------------- clusters */
+
+static json_t *
+cluster_json(const struct cld_cluster *cl)
+{
+	return json_pack("{sI ss ss ss si}", "id", (json_int_t)cl->id, "name",
+	    cl->name, "tm", cl->tm, "net", cl->net, "hosts", cl->nhosts);
+}
+
+static struct cld_cluster *
+cluster_of_path(struct ctx *x)
+{
+	struct cld_cluster *cl = cld_cluster_find(x->c, x->parts[1]);
+
+	if (cl == NULL)
+		reply_error(x, 404, "not_found", "no cluster '%s'", x->parts[1]);
+	return cl;
+}
+
+static void
+cluster_list(struct ctx *x)
+{
+	int64_t offset, limit, total = 0;
+	json_t *a;
+
+	if (paging(x, &offset, &limit) < 0)
+		return;
+	a = json_array();
+	for (size_t i = 0; i < x->c->clusters_cap; i++) {
+		struct cld_cluster *cl = x->c->clusters[i];
+
+		if (cl == NULL)
+			continue;
+		if (total++ < offset || total > offset + limit)
+			continue;
+		json_array_append_new(a, cluster_json(cl));
+	}
+	list_of(x, "clusters", a, total, offset, limit);
+}
+
+static void
+cluster_create(struct ctx *x)
+{
+	static const struct field f[] = {
+		{ "name", JSON_STRING, 1 }, { "tm", JSON_STRING, 0 },
+		{ "net", JSON_STRING, 0 }, { NULL, 0, 0 },
+	};
+	struct cld_cluster *cl;
+	struct cld_err err;
+	json_t *o;
+
+	if (need_admin(x, "create clusters") < 0 ||
+	    (o = parse_body(x, f)) == NULL)
+		return;
+	cld_err_clear(&err);
+	cl = cld_cluster_create(x->c, str(o, "name"), str(o, "tm"),
+	    str(o, "net"), &err);
+	if (cl == NULL) {
+		if (err.code == CLD_ENOENT)
+			err.code = CLD_EINVAL;
+		reply_err(x, &err);
+	} else
+		reply_json(x, 201, cluster_json(cl));
+	json_decref(o);
+}
+
+static void
+cluster_patch(struct ctx *x)
+{
+	static const struct field f[] = {
+		{ "tm", JSON_STRING, 0 }, { "net", JSON_STRING, 0 },
+		{ NULL, 0, 0 },
+	};
+	struct cld_cluster *cl;
+	struct cld_err err;
+	json_t *o;
+
+	if (need_admin(x, "change clusters") < 0 ||
+	    (cl = cluster_of_path(x)) == NULL || (o = parse_body(x, f)) == NULL)
+		return;
+	cld_err_clear(&err);
+	if (cld_cluster_set(x->c, cl, str(o, "tm"), str(o, "net"), &err) < 0) {
+		if (err.code == CLD_ENOENT)
+			err.code = CLD_EINVAL;
+		reply_err(x, &err);
+	} else
+		reply_json(x, 200, cluster_json(cl));
+	json_decref(o);
+}
+
+static void
+cluster_delete(struct ctx *x)
+{
+	struct cld_cluster *cl;
+	struct cld_err err;
+	json_t *o;
+
+	if (need_admin(x, "delete clusters") < 0 ||
+	    (cl = cluster_of_path(x)) == NULL)
+		return;
+	cld_err_clear(&err);
+	o = cluster_json(cl);
+	if (cld_cluster_delete(x->c, cl, &err) < 0) {
+		json_decref(o);
+		reply_err(x, &err);
+		return;
+	}
+	reply_json(x, 200, o);
+}
+
+/* --------------------------------------------------------------- routing */
+
+static int
+is(struct ctx *x, const char *m)
+{
+	return strcmp(x->q->method, m) == 0;
+}
+
+static void
+bad_method(struct ctx *x, const char *allowed)
+{
+	reply_error(x, 405, "method_not_allowed",
+	    "%s is not allowed on '%s' (allowed: %s)", x->q->method,
+	    x->q->path, allowed);
+}
+
+static void
+route(struct ctx *x)
+{
+	const char *coll = x->nparts > 0 ? x->parts[0] : "";
+	int n = x->nparts;
+
+	/* Until proven otherwise, anything but a read changes state. */
+	x->r->mutating = !is(x, "GET") && !is(x, "HEAD");
+	if (strcmp(coll, "vms") == 0) {
+		if (n == 1) {
+			if (is(x, "GET"))
+				vm_list(x);
+			else if (is(x, "POST"))
+				vm_create(x);
+			else
+				bad_method(x, "GET, POST");
+		} else if (n == 2) {
+			if (is(x, "GET"))
+				vm_show(x);
+			else if (is(x, "DELETE"))
+				vm_act(x, "delete");
+			else
+				bad_method(x, "GET, DELETE");
+		} else if (n == 3 && strcmp(x->parts[2], "actions") == 0) {
+			if (is(x, "POST"))
+				vm_act(x, NULL);
+			else
+				bad_method(x, "POST");
+		} else if (n == 3 && strcmp(x->parts[2], "log") == 0) {
+			if (is(x, "GET"))
+				vm_log(x);
+			else
+				bad_method(x, "GET");
+		} else
+			goto not_found;
+	} else if (strcmp(coll, "hosts") == 0) {
+		if (n == 1) {
+			if (is(x, "GET"))
+				host_list(x);
+			else if (is(x, "POST"))
+				host_create(x);
+			else
+				bad_method(x, "GET, POST");
+		} else if (n == 2) {
+			struct cld_host *h;
+
+			if (is(x, "GET")) {
+				if ((h = host_of_path(x)) != NULL)
+					reply_json(x, 200, host_json(x->c, h, 1));
+			} else if (is(x, "PATCH"))
+				host_patch(x);
+			else if (is(x, "DELETE"))
+				host_delete(x);
+			else
+				bad_method(x, "GET, PATCH, DELETE");
+		} else if (n == 3 && strcmp(x->parts[2], "actions") == 0) {
+			if (is(x, "POST"))
+				host_act(x);
+			else
+				bad_method(x, "POST");
+		} else
+			goto not_found;
+	} else if (strcmp(coll, "clusters") == 0) {
+		if (n == 1) {
+			if (is(x, "GET"))
+				cluster_list(x);
+			else if (is(x, "POST"))
+				cluster_create(x);
+			else
+				bad_method(x, "GET, POST");
+		} else if (n == 2) {
+			struct cld_cluster *cl;
+
+			if (is(x, "GET")) {
+				if ((cl = cluster_of_path(x)) != NULL)
+					reply_json(x, 200, cluster_json(cl));
+			} else if (is(x, "PATCH"))
+				cluster_patch(x);
+			else if (is(x, "DELETE"))
+				cluster_delete(x);
+			else
+				bad_method(x, "GET, PATCH, DELETE");
+		} else
+			goto not_found;
+	} else
+		goto not_found;
+	return;
+not_found:
+	reply_error(x, 404, "not_found", "no such resource '%s'", x->q->path);
+}
+
+void
+cld_handle(struct cld_core *c, struct cld_request *r)
+{
+	struct ctx x;
+	char *path, *p, *save = NULL;
+
+	memset(&x, 0, sizeof(x));
+	x.c = c;
+	x.r = r;
+	x.q = r->req;
+	x.admin = r->req->uid == 0;
+	r->mutating = 0;
+	if (strncmp(x.q->path, "/v1/", 4) != 0 && strcmp(x.q->path, "/v1") != 0) {
+		reply_error(&x, 404, "not_found",
+		    "no such resource '%s': the API is under /v1/", x.q->path);
+		return;
+	}
+	path = cld_xstrdup(x.q->path + 3);
+	for (p = strtok_r(path, "/", &save); p != NULL;
+	    p = strtok_r(NULL, "/", &save)) {
+		if (x.nparts == (int)CLD_ARRAY_SIZE(x.parts)) {
+			x.nparts++;
+			break;
+		}
+		x.parts[x.nparts++] = p;
+	}
+	if (x.nparts > (int)CLD_ARRAY_SIZE(x.parts)) {
+		x.nparts = 0;
+		reply_error(&x, 404, "not_found", "no such resource '%s'",
+		    x.q->path);
+	} else
+		route(&x);
+	free(path);
+}
