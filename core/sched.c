@@ -902,13 +902,16 @@ class_explain(struct cld_sched *s, struct cls *c)
 			    " (the VM asks for %" PRIu64 " KiB, the largest has %"
 			    PRIu64 " KiB)", c->mem, maxmem);
 	} else if (full == n) {
-		append(buf, sizeof(buf), &len,
-		    "every one of %zu %s has reached its maximum of VMs", n,
-		    plural(n, "host", "hosts"));
+		if (n == 1)
+			append(buf, sizeof(buf), &len, "the only eligible host "
+			    "is at its maximum number of VMs");
+		else
+			append(buf, sizeof(buf), &len, "all %zu eligible hosts "
+			    "are at their maximum number of VMs", n);
 	} else if (lim == n) {
 		append(buf, sizeof(buf), &len,
-		    "every host that fits has reached its limit of %zu VMs "
-		    "this cycle", s->max_host);
+		    "every host that fits has reached its limit of %zu %s "
+		    "this cycle", s->max_host, plural(s->max_host, "VM", "VMs"));
 	} else {
 		const char *sep = "";
 
@@ -933,8 +936,9 @@ class_explain(struct cld_sched *s, struct cls *c)
 		}
 		if (lim > 0)
 			append(buf, sizeof(buf), &len,
-			    "%s %zu %s reached this cycle's limit of %zu VMs",
-			    sep, lim, plural(lim, "has", "have"), s->max_host);
+			    "%s %zu %s reached this cycle's limit of %zu %s",
+			    sep, lim, plural(lim, "has", "have"), s->max_host,
+			    plural(s->max_host, "VM", "VMs"));
 	}
 	free(c->why);
 	c->why = cld_xstrdup(buf);
@@ -1249,8 +1253,11 @@ cld_sched_run(struct cld_sched *s, const struct cld_sched_limits *lim,
 		}
 		if (max_dispatch > 0 && placed >= max_dispatch) {
 			if (s->dispatch_why == NULL)
-				s->dispatch_why = cld_xasprintf("this cycle "
-				    "placed its limit of %zu VMs", max_dispatch);
+				s->dispatch_why = cld_xasprintf("waiting for "
+				    "the next cycle: this one reached its limit "
+				    "of %zu %s", max_dispatch,
+				    plural(max_dispatch, "placement",
+				    "placements"));
 			vm->why = WHY_DISPATCH;
 			continue;
 		}
