@@ -107,6 +107,7 @@ struct cls {
 	size_t elig_cap;
 	uint32_t blocked;      /* the cycle in which no host was left */
 	char *why;             /* why, in cycle BLOCKED */
+	uint64_t why_epoch;    /* s->epoch WHY was worked out at, 0 never */
 };
 
 enum { WHY_NONE, WHY_CLASS, WHY_DISPATCH };
@@ -149,6 +150,7 @@ struct cld_sched {
 	uint32_t *buckets;     /* class hash: first class index, or NONE */
 	size_t nbuckets;
 
+	uint64_t epoch;        /* counts changes to hosts and the policy */
 	uint32_t cycle;        /* of the last or running cld_sched_run */
 	int in_run;
 	size_t max_host;       /* of the running cycle */
@@ -785,6 +787,7 @@ host_changed(struct cld_sched *s, uint32_t hi)
 	size_t i;
 
 	s->hosts[hi].gen++;
+	s->epoch++;
 	for (i = 0; i < s->ncls_slots; i++) {
 		struct cls *c = s->cls[i];
 
@@ -846,6 +849,13 @@ class_explain(struct cld_sched *s, struct cls *c)
 	uint64_t maxmem = 0;
 	char buf[512];
 
+	/*
+	 * Nothing changed since the last scan: the same answer.  This keeps an
+	 * idle cycle over many waiting classes from scanning every host again.
+	 */
+	if (c->why != NULL && c->why_epoch == s->epoch)
+		return;
+	c->why_epoch = s->epoch;
 	for (i = 0; i < s->nhost_slots; i++) {
 		const struct host *h = &s->hosts[i];
 
@@ -992,6 +1002,7 @@ cld_sched_set_policy(struct cld_sched *s, int policy)
 	if (cld_sched_policy_name(policy) == NULL || policy == s->policy)
 		return;
 	s->policy = policy;
+	s->epoch++;
 	/* Classes on the default policy rank by another measure now. */
 	for (i = 0; i < s->ncls_slots; i++)
 		if (s->cls[i] != NULL && s->cls[i]->rank == NULL) {
@@ -1065,6 +1076,7 @@ cld_sched_host_del(struct cld_sched *s, int64_t id)
 	h->live = 0;
 	h->gen++;
 	s->nlive--;
+	s->epoch++;
 	grow(&s->host_free, &s->host_free_cap, s->nhost_free + 1,
 	    sizeof(*s->host_free));
 	s->host_free[s->nhost_free++] = hi;
@@ -1234,6 +1246,9 @@ cld_sched_run(struct cld_sched *s, const struct cld_sched_limits *lim,
 	if (++s->cycle == 0)
 		s->cycle = 1;
 	s->in_run = 1;
+	/* The limits are part of every explanation. */
+	if ((lim != NULL ? lim->max_host : 0) != s->max_host)
+		s->epoch++;
 	s->max_host = lim != NULL ? lim->max_host : 0;
 	s->nlimited = 0;
 	free(s->dispatch_why);
