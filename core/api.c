@@ -57,7 +57,7 @@ struct cld_api {
 
 	pthread_mutex_t lock;      /* the calls' states, inflight, stopping */
 	pthread_cond_t idle;       /* inflight dropped to 0 */
-	unsigned long inflight;    /* handed to the handler, not yet replied */
+	unsigned long inflight;    /* handed to the handler, reply not yet sent */
 	int stopping;
 };
 
@@ -222,6 +222,7 @@ static void
 api_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     enum MHD_RequestTerminationCode toe)
 {
+	struct cld_api *api = cls;
 	struct api_call *c = *con_cls;
 
 	if (c == NULL)
@@ -230,8 +231,14 @@ api_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	/*
 	 * Only a call that never reached the handler or was replied to ends
 	 * here: MHD never closes a suspended connection, and cld_api_stop()
-	 * waits for every reply before stopping MHD.
+	 * waits for every call the handler had.  It waits until here, when
+	 * the reply is written, not merely given: MHD_stop_daemon() would
+	 * close a resumed connection before its reply went out.
 	 */
+	pthread_mutex_lock(&api->lock);
+	if (c->state != API_READING && --api->inflight == 0)
+		pthread_cond_broadcast(&api->idle);
+	pthread_mutex_unlock(&api->lock);
 	free(c->req.reply);
 	free(c->body);
 	free(c->uri);
@@ -432,8 +439,6 @@ cld_api_reply(struct cld_api_req *req)
 		MHD_resume_connection(c->conn);
 	c->state = API_REPLIED;
 	/* From here the server thread may free C: do not touch it. */
-	if (--api->inflight == 0)
-		pthread_cond_broadcast(&api->idle);
 	pthread_mutex_unlock(&api->lock);
 }
 
@@ -541,6 +546,10 @@ cld_api_start(const char *path, unsigned int threads, cld_api_handler fn,
 {
 	struct cld_api *api = NULL, *ret = NULL;
 	struct stat st;
+	struct MHD_OptionItem pool[] = {
+		{ MHD_OPTION_END, 0, NULL },
+		{ MHD_OPTION_END, 0, NULL },
+	};
 	int fd = -1, inited = 0;
 	unsigned int flags;
 
@@ -562,14 +571,19 @@ cld_api_start(const char *path, unsigned int threads, cld_api_handler fn,
 	flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
 	    MHD_USE_ERROR_LOG;
 	/* A pool of one is no pool: MHD wants the option only above one. */
+	if (threads > 1) {
+		pool[0].option = MHD_OPTION_THREAD_POOL_SIZE;
+		pool[0].value = (intptr_t)threads;
+	}
+	/* The logger first, or MHD logs its first words to stderr itself. */
 	api->mhd = MHD_start_daemon(flags, 0, NULL, NULL, api_access, api,
+	    MHD_OPTION_EXTERNAL_LOGGER, api_mhd_log, api,
 	    MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
-	    MHD_OPTION_THREAD_POOL_SIZE, threads > 1 ? threads : 0,
 	    MHD_OPTION_URI_LOG_CALLBACK, api_uri_log, api,
 	    MHD_OPTION_NOTIFY_COMPLETED, api_completed, api,
 	    MHD_OPTION_NOTIFY_CONNECTION, api_notify_conn, api,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)API_IDLE_TIMEOUT,
-	    MHD_OPTION_EXTERNAL_LOGGER, api_mhd_log, api,
+	    MHD_OPTION_ARRAY, pool,
 	    MHD_OPTION_END);
 	if (api->mhd == NULL) {
 		cld_err_set(err, CLD_EIO, "cannot start the HTTP server on '%s'",
