@@ -9,6 +9,10 @@
  * no server thread).  Routing, JSON and permissions are the core's
  * (core/handlers.c).
  *
+ * Replies made here, without the handler: 413 "too_large" (body over
+ * CLD_API_MAX_BODY), 403 "forbidden" (the peer's credentials cannot be
+ * read), 503 "unavailable" (stopping).
+ *
  * Threads: the server runs its own threads.  The handler is called on one
  * of them and must not block; it replies with cld_api_reply() from any
  * thread, exactly once per request.
@@ -73,7 +77,8 @@ void cld_api_reply(struct cld_api_req *req);
 /*
  * Stop accepting, wait for requests in flight to be replied to (the caller
  * makes sure they are), close the socket and remove its file.  NULL ok.
- * Main thread.
+ * Main thread.  Blocks until those replies are written; meanwhile new
+ * requests on open connections get 503 "unavailable" without the handler.
  */
 void cld_api_stop(struct cld_api *api);
 
