@@ -89,7 +89,8 @@ print_json(const json_t *j)
 {
 	if (j == NULL)
 		return;
-	json_dumpf(j, stdout, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+	json_dumpf(j, stdout, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_ENCODE_ANY |
+	    JSON_REAL_PRECISION(15));
 	fputc('\n', stdout);
 }
 
@@ -203,6 +204,7 @@ fetch_list(struct ctx *ctx, const char *path, const char *key, int all,
 	for (;;) {
 		json_t *page = NULL, *got = NULL;
 		char *url = NULL;
+		size_t n;
 
 		if (all)
 			url = cld_xasprintf("%s%coffset=%" PRId64 "&limit=%d",
@@ -225,10 +227,11 @@ fetch_list(struct ctx *ctx, const char *path, const char *key, int all,
 			goto cleanup;
 		}
 		total = jint(page, "total");
-		offset += (int64_t)json_array_size(got);
+		n = json_array_size(got);
+		offset += (int64_t)n;
 		json_array_extend(items, got);
 		json_decref(page);
-		if (json_array_size(got) == 0 || offset >= total)
+		if (n == 0 || offset >= total)
 			break;
 	}
 	merged = json_object();
