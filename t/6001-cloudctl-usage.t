@@ -438,6 +438,15 @@ test_expect 'host top -n 2 prints the table twice when stdout is not a tty' '
 	test "$(grep -c "GET /v1/hosts?offset=0" "$LOG")" -eq 2
 '
 
+# script(1) gives cloudctl a terminal; without it this check is left out.
+if command -v script >/dev/null 2>&1; then
+test_expect 'host top on a terminal clears the screen before each table' '
+	script -qec "\"$CLOUDCTL\" -s \"$SOCK\" host top -n 3 -d 0.05" /dev/null >out 2>&1 &&
+	test "$(grep -o "ID  NAME" out | wc -l)" -eq 3 &&
+	test "$(grep -o "$(printf "\033")\[H$(printf "\033")\[2J" out | wc -l)" -eq 3
+'
+fi
+
 test_expect 'a reply that is not JSON is refused with exit 1' '
 	canned GET /v1/vms/13 200 <<-\EOF &&
 	<html>oops</html>
