@@ -266,15 +266,23 @@ vm_state_name(const char *s)
 	return NULL;
 }
 
+/* The user name of UID, or the number; the last answer is remembered. */
 static void
 user_name(char *buf, size_t len, int64_t uid)
 {
-	struct passwd *pw = getpwuid((uid_t)uid);
+	static int64_t last_uid = -1;
+	static char last[64];
+	struct passwd *pw = NULL;
 
-	if (pw != NULL)
-		snprintf(buf, len, "%s", pw->pw_name);
-	else
-		snprintf(buf, len, "%" PRId64, uid);
+	if (uid != last_uid) {
+		pw = uid >= 0 ? getpwuid((uid_t)uid) : NULL;
+		if (pw != NULL)
+			snprintf(last, sizeof(last), "%s", pw->pw_name);
+		else
+			snprintf(last, sizeof(last), "%" PRId64, uid);
+		last_uid = uid;
+	}
+	snprintf(buf, len, "%s", last);
 }
 
 /* Read FILE, or stdin for "-", whole. */
@@ -550,8 +558,7 @@ vm_block(const json_t *vm)
 	if (jstr(vm, "failed", NULL) != NULL)
 		show_field("FAILED IN", "%s", jstr(vm, "failed", NULL));
 	if (jstr(vm, "reason", NULL) != NULL)
-		show_field(strcmp(state, "PENDING") == 0 ? "PENDING" :
-		    "REASON", "%s", jstr(vm, "reason", NULL));
+		show_field("REASON", "%s", jstr(vm, "reason", NULL));
 	if (jstr(vm, "progress", NULL) != NULL)
 		show_field("PROGRESS", "%s", jstr(vm, "progress", NULL));
 	if (jstr(vm, "host", NULL) != NULL)
@@ -595,13 +602,18 @@ vm_show(struct ctx *ctx, int argc, char **argv)
 	int rc = CLD_EXIT_OK;
 
 	for (int i = 0; i < argc; i++) {
+		int64_t id;
+
+		if (parse_id(ctx, argv[i], &id) != 0)
+			return CLD_EXIT_USAGE;
+	}
+	for (int i = 0; i < argc; i++) {
 		json_t *reply = NULL;
 		char *path = NULL;
-		int64_t id;
-		int r = parse_id(ctx, argv[i], &id);
+		int64_t id = 0;
+		int r;
 
-		if (r != 0)
-			return r;
+		(void)cld_parse_i64(argv[i], &id);
 		path = cld_xasprintf("/v1/vms/%" PRId64, id);
 		r = call(ctx, "GET", path, NULL, &reply, argc > 1 ? argv[i] :
 		    NULL);
@@ -910,8 +922,11 @@ host_block(const json_t *h)
 		show_field("ERROR", "%s", jstr(h, "error", NULL));
 	cld_fmt_time(when, sizeof(when), jint(h, "monitored"));
 	show_field("MONITORED", "%s", when);
-	show_field("VMS", "%" PRId64 " running, at most %" PRId64,
-	    jint(h, "rvm"), jint(h, "max_vms"));
+	if (jint(h, "max_vms") > 0)
+		show_field("VMS", "%" PRId64 " running, at most %" PRId64,
+		    jint(h, "rvm"), jint(h, "max_vms"));
+	else
+		show_field("VMS", "%" PRId64 " running", jint(h, "rvm"));
 	show_field("CPU", "total %.0f, free %.0f, unallocated %.0f",
 	    jnum(h, "tcpu"), jnum(h, "fcpu"), jnum(h, "acpu"));
 	cld_fmt_kib(t, sizeof(t), jnum(h, "tmem"));

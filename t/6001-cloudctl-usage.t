@@ -401,6 +401,47 @@ test_expect 'vm show prints the fields, the reason, the history and the template
 	test_cmp expect out && ! test -s err
 '
 
+test_expect 'host show prints the host, its capacity and its sorted attributes' '
+	canned GET /v1/hosts/node1 200 <<-\EOF &&
+	{"id": 0, "name": "node1", "cluster": "default", "cluster_id": 0, "im": "ssh",
+	 "vmm": "xl", "state": "ERROR", "short": "err", "rvm": 2, "tcpu": 800,
+	 "fcpu": 650, "acpu": 700, "tmem": 16777216, "fmem": 12582912, "amem": 15728640,
+	 "max_vms": 0, "error": "ssh: connection timed out", "monitored": 1700000000,
+	 "attributes": {"TOTALCPU": 800, "HYPERVISOR": "xen", "ARCH": "x86_64",
+	  "CPUSPEED": 2.5}}
+	EOF
+	ctl host show node1 && expect_status 0 &&
+	cat >expect <<-\EOF &&
+	ID         0
+	NAME       node1
+	CLUSTER    default (id 0)
+	IM         ssh
+	VMM        xl
+	STATE      ERROR (err)
+	ERROR      ssh: connection timed out
+	MONITORED  2023-11-14 22:13:20
+	VMS        2 running
+	CPU        total 800, free 650, unallocated 700
+	MEMORY     total 16.0G, free 12.0G, unallocated 15.0G
+
+	ATTRIBUTES
+	ARCH       = x86_64
+	CPUSPEED   = 2.5
+	HYPERVISOR = xen
+	TOTALCPU   = 800
+	EOF
+	test_cmp expect out
+'
+
+test_expect 'vm log prints the log text as it is' '
+	canned GET /v1/vms/12/log 200 <<-\EOF &&
+	{"log": "01:00:00 [vm 12] PROLOG\n01:00:12 [vm 12] BOOT: \"xl create\" failed"}
+	EOF
+	ctl vm log 12 && expect_status 0 &&
+	printf "%s\n" "01:00:00 [vm 12] PROLOG" "01:00:12 [vm 12] BOOT: \"xl create\" failed" >expect &&
+	test_cmp expect out
+'
+
 test_expect 'cluster names are looked up, clusters listed in a table' '
 	canned GET "/v1/clusters?offset=0&limit=1000" 200 <<-\EOF &&
 	{"total": 2, "offset": 0, "limit": 2, "clusters": [
