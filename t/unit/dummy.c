@@ -5,6 +5,9 @@
  */
 #include "config.h"
 
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -12,7 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cloudd/attr.h>
 #include <cloudd/driver.h>
@@ -333,6 +338,11 @@ test_init_errors(void)
 		  "DELAY: '1,5' is not a number of seconds" },
 		{ NET, "POST_DELAY", "1s", NULL, NULL,
 		  "POST_DELAY: '1s' is not a number of seconds" },
+		{ VMM, "STATE", "vmm.state", NULL, NULL,
+		  "STATE: 'vmm.state' is not an absolute path" },
+		{ VMM, "STATE", "", NULL, NULL,
+		  "STATE: '' is not an absolute path" },
+		{ VMM, "STATE", "/a", "STATE", "/b", "STATE: given more than once" },
 	};
 	struct cld_attr vec[] = { A("X", "1"), END };
 	struct cld_attr attrs[5];
@@ -1194,6 +1204,581 @@ test_threads(void)
 	t_close(&t);
 }
 
+/* -- STATE: the tables in a file -- */
+
+/* A new empty directory under $TMPDIR (or /tmp) in BUF. */
+static int
+t_mkdtemp(char *buf, size_t size)
+{
+	const char *tmp = getenv("TMPDIR");
+
+	if (tmp == NULL || *tmp != '/')
+		tmp = "/tmp";
+	if ((size_t)snprintf(buf, size, "%s/cld-dummy-XXXXXX", tmp) >= size)
+		return -1;
+	return mkdtemp(buf) == NULL ? -1 : 0;
+}
+
+/* DIR/NAME in BUF.  Returns 0, or -1 if it does not fit. */
+static int
+t_join(char *buf, size_t size, const char *dir, const char *name)
+{
+	int n = snprintf(buf, size, "%s/%s", dir, name);
+
+	return n < 0 || (size_t)n >= size ? -1 : 0;
+}
+
+/* Remove DIR and the files in it. */
+static void
+t_rmdir(const char *dir)
+{
+	char path[PATH_MAX];
+	struct dirent *e;
+	DIR *d = opendir(dir);
+
+	if (d == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		if (t_join(path, sizeof(path), dir, e->d_name) == 0)
+			unlink(path);
+	}
+	closedir(d);
+	rmdir(dir);
+}
+
+/* The names in DIR but . and .., space-separated, in BUF; their count. */
+static int
+t_ls(const char *dir, char *buf, size_t size)
+{
+	struct dirent *e;
+	DIR *d = opendir(dir);
+	int n = 0;
+
+	buf[0] = '\0';
+	if (d == NULL)
+		return -1;
+	while ((e = readdir(d)) != NULL) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		if (n++ > 0)
+			strncat(buf, " ", size - strlen(buf) - 1);
+		strncat(buf, e->d_name, size - strlen(buf) - 1);
+	}
+	closedir(d);
+	return n;
+}
+
+static int
+t_write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	int rc = 0;
+
+	if (f == NULL)
+		return -1;
+	if (fputs(text, f) == EOF)
+		rc = -1;
+	if (fclose(f) != 0)
+		rc = -1;
+	return rc;
+}
+
+/* The contents of PATH, malloc()ed, or NULL. */
+static char *
+t_read_file(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *buf = NULL;
+	size_t len = 0, cap = 0, n;
+
+	if (f == NULL)
+		return NULL;
+	for (;;) {
+		if (cap - len < 4096) {
+			char *nb = realloc(buf, cap + 65536);
+
+			if (nb == NULL) {
+				free(buf);
+				fclose(f);
+				return NULL;
+			}
+			buf = nb;
+			cap += 65536;
+		}
+		n = fread(buf + len, 1, cap - len - 1, f);
+		len += n;
+		if (n == 0)
+			break;
+	}
+	buf[len] = '\0';
+	fclose(f);
+	return buf;
+}
+
+/* The number of lines of TEXT. */
+static int
+t_nlines(const char *text)
+{
+	int n = 0;
+
+	for (; text != NULL && *text != '\0'; text++)
+		n += *text == '\n';
+	return n;
+}
+
+/* Deploy VM on T; its domid, malloc()ed, or NULL (diag says why). */
+static char *
+t_deploy(struct t_inst *t, const struct cld_vm_desc *vm)
+{
+	struct t_call c;
+	char *id = NULL;
+
+	if (VMM->deploy(t_call(&c, &t->drv, 0), vm, 0, &id) == -1)
+		diag("deploy '%s': %s", vm->name, c.err.msg);
+	return id;
+}
+
+/* ok() that deploying VM on T gives domid WANT, and say WHAT. */
+static void
+t_deploy_is(struct t_inst *t, const struct cld_vm_desc *vm, const char *want,
+    const char *what)
+{
+	char *id = t_deploy(t, vm);
+
+	is_str(id, want, "%s", what);
+	free(id);
+}
+
+static void
+test_state(void)
+{
+	char dir[PATH_MAX], path[PATH_MAX], ls[512];
+	struct cld_attr attrs[] = { A("STATE", path), END };
+	struct cld_vm_desc a, b, b3, c, c2, w, n9;
+	struct cld_vm_poll p;
+	struct t_inst t;
+	struct t_call cl;
+	char *text = NULL, *id = NULL;
+	int rc;
+
+	if (t_mkdtemp(dir, sizeof(dir)) == -1) {
+		ok(0, "mkdtemp: %s", strerror(errno));
+		return;
+	}
+	t_join(path, sizeof(path), dir, "vmm.state");
+	t_vm(&a, "cld-1", "node1");
+	t_vm(&b, "cld-2", "node2");
+	t_vm(&b3, "cld-2", "node3");
+	t_vm(&c, "cld-3", "node1");
+	t_vm(&c2, "cld-3", "node2");
+	t_vm(&w, "we\tird\\n\nname", "node\r4");
+	t_vm(&n9, "cld-9", "node1");
+
+	/* First life: a missing file is empty tables, and is written at once. */
+	if (t_open(&t, VMM, "state", attrs) == -1) {
+		ok(0, "init with STATE = '%s': %s", path, t.err.msg);
+		goto cleanup;
+	}
+	ok(1, "init with STATE naming a file that does not exist yet");
+	text = t_read_file(path);
+	is_str(text, "cloudd-vmm-dummy\t1\nnext_domid\t1\n",
+	    "  init writes the empty tables");
+	free(text);
+	t_deploy_is(&t, &a, "1", "deploy cld-1 on node1");
+	t_deploy_is(&t, &b, "2", "deploy cld-2 on node2");
+	t_deploy_is(&t, &c, "3", "deploy cld-3 on node1");
+	t_deploy_is(&t, &w, "4", "deploy a VM whose names hold a tab, newline, CR, backslash");
+	t_state(&t, &b, NULL);
+	t_state(&t, &b, NULL);
+	ok(VMM->suspend(t_call(&cl, &t.drv, 0), &a, 0) == 0, "suspend cld-1 (%s)",
+	    cl.err.msg);
+	ok(VMM->save(t_call(&cl, &t.drv, 0), &c, "/var/save/3", 0) == 0,
+	    "save cld-3 (%s)", cl.err.msg);
+	text = t_read_file(path);
+	ok(text != NULL && strncmp(text, "cloudd-vmm-dummy\t1\nnext_domid\t5\n",
+	    32) == 0, "the file begins with its magic and next_domid");
+	ok(text != NULL &&
+	    strstr(text, "\ndomain\tnode1\tcld-1\tpaused\t1\t0\t0\n") != NULL,
+	    "  a paused domain");
+	ok(text != NULL &&
+	    strstr(text, "\ndomain\tnode2\tcld-2\trunning\t2\t2000\t1000\n") != NULL,
+	    "  a running domain with the counters of its last polls");
+	ok(text != NULL &&
+	    strstr(text, "\nsaved\t/var/save/3\tcld-3\trunning\t3\t0\t0\n") != NULL,
+	    "  a saved domain");
+	ok(text != NULL && strstr(text,
+	    "\ndomain\tnode\\r4\twe\\tird\\\\n\\nname\trunning\t4\t0\t0\n") != NULL,
+	    "  names escaped");
+	is_int(t_nlines(text), 6, "  and nothing else");
+	free(text);
+	is_int(t_ls(dir, ls, sizeof(ls)), 1, "  no temporary file left (%s)", ls);
+	t_close(&t);
+
+	/* Second life: the same file, a fresh instance. */
+	if (t_open(&t, VMM, "state", attrs) == -1) {
+		ok(0, "init again on the same file: %s", t.err.msg);
+		goto cleanup;
+	}
+	ok(1, "init again on the same file");
+	is_int(t_state(&t, &a, NULL), CLD_POLL_PAUSED, "  cld-1 is still paused");
+	is_int(t_state(&t, &b, &p), CLD_POLL_RUNNING, "  cld-2 still runs");
+	ok(p.netrx == 3000 && p.nettx == 1500, "  with its counters (%llu, %llu)",
+	    (unsigned long long)p.netrx, (unsigned long long)p.nettx);
+	is_int(t_state(&t, &c, NULL), CLD_POLL_MISSING, "  cld-3 is still saved");
+	is_int(t_state(&t, &w, NULL), CLD_POLL_RUNNING, "  the oddly named VM runs");
+	t_deploy_is(&t, &b, "2", "deploy cld-2 again: the domid it had");
+	rc = VMM->deploy(t_call(&cl, &t.drv, 0), &a, 0, &id);
+	t_fails(rc, &cl, CLD_EEXIST, "'cld-1' is paused on 'node1'",
+	    "deploy the paused cld-1");
+	ok(VMM->resume(t_call(&cl, &t.drv, 0), &a, 0) == 0, "resume cld-1 (%s)",
+	    cl.err.msg);
+	rc = VMM->restore(t_call(&cl, &t.drv, 0), &c, "/var/save/3", 0, &id);
+	ok(rc == 0, "restore cld-3 from its save (%s)", cl.err.msg);
+	is_str(id, "5", "  a domid never handed out before");
+	free(id);
+	id = NULL;
+	t_deploy_is(&t, &n9, "6", "a new VM: the next domid");
+	ok(VMM->migrate(t_call(&cl, &t.drv, 0), &b, "node3", 0) == 0,
+	    "migrate cld-2 to node3 (%s)", cl.err.msg);
+	ok(VMM->shutdown(t_call(&cl, &t.drv, 0), &w, 0) == 0,
+	    "shutdown the oddly named VM (%s)", cl.err.msg);
+	t_close(&t);
+
+	/* Third life: what the second changed. */
+	if (t_open(&t, VMM, "state", attrs) == -1) {
+		ok(0, "init a third time: %s", t.err.msg);
+		goto cleanup;
+	}
+	is_int(t_state(&t, &a, NULL), CLD_POLL_RUNNING, "third life: cld-1 resumed");
+	is_int(t_state(&t, &b, NULL), CLD_POLL_MISSING, "  cld-2 left node2");
+	t_deploy_is(&t, &b3, "2", "  and runs on node3 with its domid");
+	t_deploy_is(&t, &c, "5", "  cld-3 runs with its restored domid");
+	rc = VMM->restore(t_call(&cl, &t.drv, 0), &c2, "/var/save/3", 0, &id);
+	t_fails(rc, &cl, CLD_ENOENT, "no saved state of 'cld-3' in '/var/save/3'",
+	    "  its save was used up");
+	is_int(t_state(&t, &w, NULL), CLD_POLL_MISSING, "  the shut down VM is gone");
+	ok(VMM->destroy(t_call(&cl, &t.drv, 0), &a, 0) == 0 &&
+	    VMM->destroy(t_call(&cl, &t.drv, 0), &b3, 0) == 0 &&
+	    VMM->destroy(t_call(&cl, &t.drv, 0), &c, 0) == 0 &&
+	    VMM->destroy(t_call(&cl, &t.drv, 0), &n9, 0) == 0, "destroy them all");
+	t_close(&t);
+
+	/* Fourth life: nothing left but the counter. */
+	if (t_open(&t, VMM, "state", attrs) == -1) {
+		ok(0, "init a fourth time: %s", t.err.msg);
+		goto cleanup;
+	}
+	text = t_read_file(path);
+	is_str(text, "cloudd-vmm-dummy\t1\nnext_domid\t7\n",
+	    "fourth life: an empty table, the counter kept");
+	free(text);
+	t_deploy_is(&t, &n9, "7", "  domids go on from there");
+	t_close(&t);
+cleanup:
+	t_rmdir(dir);
+}
+
+struct t_corrupt {
+	const char *text;
+	const char *msg;   /* after "STATE: '<path>', " */
+};
+
+static void
+test_state_refused(void)
+{
+	static const struct t_corrupt bad[] = {
+		{ "", "line 1: the file is empty" },
+		{ "VMM STATE\n",
+		  "line 1: not a vmm/dummy state file (the first line is not "
+		  "\"cloudd-vmm-dummy<TAB>1\")" },
+		{ "cloudd-vmm-dummy\t2\nnext_domid\t1\n",
+		  "line 1: not a vmm/dummy state file (the first line is not "
+		  "\"cloudd-vmm-dummy<TAB>1\")" },
+		{ "cloudd-vmm-dummy\t1\n",
+		  "line 2: expected next_domid and a whole number above 0" },
+		{ "cloudd-vmm-dummy\t1\nnext_domid\tmany\n",
+		  "line 2: expected next_domid and a whole number above 0" },
+		{ "cloudd-vmm-dummy\t1\nnext_domid\t0\n",
+		  "line 2: expected next_domid and a whole number above 0" },
+		{ "cloudd-vmm-dummy\t1\ndomain\tnode1\tcld-1\trunning\t1\t0\t0\n",
+		  "line 2: expected next_domid and a whole number above 0" },
+		{ "cloudd-vmm-dummy\t1\nnext_domid\t3\n"
+		  "domain\tnode1\tcld-1\trunning\t1\t0\t0\n"
+		  "domain\tnode1\tcld-2\tzombie\t2\t0\t0\n",
+		  "line 4: unknown state 'zombie'" },
+		{ "cloudd-vmm-dummy\t1\nnext_domid\t3\n"
+		  "domain\tnode1\tcld-1\trunning\t1\t0\n",
+		  "line 3: a domain line has 6 fields, not 7" },
+		{ "cloudd-vmm-dummy\t1\nnext_domid\t3\n"
+		  "saved\t/s\tcld-1\trunning\t1\t0\t0\t0\n",
+		  "line 3: a saved line has more than 7 fields" },
+		{ "cloudd-vmm-dummy\t1\nnext_domid\t3\n"
+		  "domain\tnode1\tcld-1\trunning\t1\t0\t0",
+		  "line 3: the line is cut short (no newline)" },
+		{ "cloudd-vmm-dummy\t1\nnext_domid\t3\n"
+		  "domain\tnode1\tcld-1\trunning\t3\t0\t0\n",
+		  "line 3: domid 3 is not below next_domid 3" },
+		{ "cloudd-vmm-dummy\t1\nnext_domid\t3\n"
+		  "domain\tnode1\tcld-1\trunning\t1\t-1\t0\n",
+		  "line 3: a domid or counter is not a whole number" },
+		{ "cloudd-vmm-dummy\t1\nnext_domid\t3\n"
+		  "domain\tnode1\tcld-1\trunning\t1\t0\t0\n"
+		  "domain\tnode1\tcld-1\tpaused\t2\t0\t0\n",
+		  "line 4: 'cld-1' on 'node1' is listed twice" },
+		{ "cloudd-vmm-dummy\t1\nnext_domid\t3\n"
+		  "saved\t/s\tcld-1\trunning\t1\t0\t0\n"
+		  "saved\t/s\tcld-1\trunning\t1\t0\t0\n",
+		  "line 4: 'cld-1' in '/s' is listed twice" },
+		{ "cloudd-vmm-dummy\t1\nnext_domid\t3\n"
+		  "domain\tnode\\x1\tcld-1\trunning\t1\t0\t0\n",
+		  "line 3: bad escape '\\x'" },
+		{ "cloudd-vmm-dummy\t1\nnext_domid\t3\n"
+		  "domain\tnode1\tcld-1\\\trunning\t1\t0\t0\n",
+		  "line 3: a field ends in a backslash" },
+		{ "cloudd-vmm-dummy\t1\nnext_domid\t3\n\n",
+		  "line 3: unknown record ''" },
+		{ "cloudd-vmm-dummy\t1\nnext_domid\t3\n"
+		  "vm\tnode1\tcld-1\trunning\t1\t0\t0\n",
+		  "line 3: unknown record 'vm'" },
+	};
+	char dir[PATH_MAX], path[PATH_MAX], want[PATH_MAX + 256];
+	struct cld_attr attrs[] = { A("STATE", path), END };
+	struct t_inst t;
+	char *text = NULL;
+	size_t i;
+
+	if (t_mkdtemp(dir, sizeof(dir)) == -1) {
+		ok(0, "mkdtemp: %s", strerror(errno));
+		return;
+	}
+	t_join(path, sizeof(path), dir, "vmm.state");
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (t_write_file(path, bad[i].text) == -1) {
+			ok(0, "write '%s': %s", path, strerror(errno));
+			break;
+		}
+		snprintf(want, sizeof(want), "STATE: '%s', %s", path, bad[i].msg);
+		if (t_open(&t, VMM, "corrupt", attrs) == 0) {
+			ok(0, "init refuses a corrupt file (%s)", bad[i].msg);
+			t_close(&t);
+			continue;
+		}
+		ok(t.err.code == CLD_ECONFIG && t.drv.priv == NULL,
+		    "init refuses a corrupt file with CLD_ECONFIG (%s)", bad[i].msg);
+		is_str(t.err.msg, want, "  naming the file and the line");
+		text = t_read_file(path);
+		is_str(text, bad[i].text, "  and leaves the file alone");
+		free(text);
+	}
+
+	/* A file that cannot be read. */
+	unlink(path);
+	if (mkdir(path, 0700) == 0) {
+		snprintf(want, sizeof(want), "STATE: cannot read '%s': %s", path,
+		    strerror(EISDIR));
+		ok(t_open(&t, VMM, "unreadable", attrs) == -1 &&
+		    t.err.code == CLD_EIO && t.err.sys_errno == EISDIR,
+		    "init refuses a STATE it cannot read (a directory)");
+		is_str(t.err.msg, want, "  and says why");
+		rmdir(path);
+	} else {
+		ok(0, "mkdir '%s': %s", path, strerror(errno));
+	}
+
+	/* A file that cannot be written: its directory does not exist. */
+	t_join(path, sizeof(path), dir, "nowhere/vmm.state");
+	snprintf(want, sizeof(want), "STATE: cannot write '%s': %s", path,
+	    strerror(ENOENT));
+	ok(t_open(&t, VMM, "unwritable", attrs) == -1 && t.err.code == CLD_EIO,
+	    "init refuses a STATE it cannot write");
+	is_str(t.err.msg, want, "  and says why");
+	t_rmdir(dir);
+}
+
+/*
+ * A write that fails fails its operation with CLD_EIO but keeps the change;
+ * the next operation writes it, and a retry succeeds.
+ */
+static void
+test_state_write_fails(void)
+{
+	char dir[PATH_MAX], sub[PATH_MAX], path[PATH_MAX], want[PATH_MAX + 64];
+	struct cld_attr attrs[] = { A("STATE", path), END };
+	struct cld_vm_desc vm;
+	struct t_inst t;
+	struct t_call c;
+	char *id = NULL, *text = NULL;
+	int rc;
+
+	if (t_mkdtemp(dir, sizeof(dir)) == -1) {
+		ok(0, "mkdtemp: %s", strerror(errno));
+		return;
+	}
+	t_join(sub, sizeof(sub), dir, "sub");
+	t_join(path, sizeof(path), sub, "vmm.state");
+	t_vm(&vm, "cld-1", "node1");
+	if (mkdir(sub, 0700) == -1 || t_open(&t, VMM, "state", attrs) == -1) {
+		ok(0, "init: %s", t.err.msg);
+		t_rmdir(sub);
+		t_rmdir(dir);
+		return;
+	}
+	/* Pull the directory away: mkstemp fails whoever runs the test. */
+	t_rmdir(sub);
+	rc = VMM->deploy(t_call(&c, &t.drv, 0), &vm, 0, &id);
+	snprintf(want, sizeof(want), "cannot write '%s': %s", path,
+	    strerror(ENOENT));
+	t_fails(rc, &c, CLD_EIO, want, "deploy when the file cannot be written");
+	ok(id == NULL && c.err.sys_errno == ENOENT, "  no domid, errno ENOENT");
+	is_int(t_state(&t, &vm, NULL), CLD_POLL_RUNNING,
+	    "  the domain runs all the same, as on a hypervisor that lost its disk");
+	if (mkdir(sub, 0700) == -1) {
+		ok(0, "mkdir: %s", strerror(errno));
+	} else {
+		t_deploy_is(&t, &vm, "1", "the retry succeeds with its domid");
+		text = t_read_file(path);
+		ok(text != NULL &&
+		    strstr(text, "\ndomain\tnode1\tcld-1\trunning\t1\t1000\t500\n") !=
+		    NULL, "  and writes the file (with the counters of the poll)");
+		free(text);
+	}
+	t_close(&t);
+	t_rmdir(sub);
+	t_rmdir(dir);
+}
+
+/* Several threads change one instance with STATE: the file has them all. */
+struct t_state_worker {
+	pthread_t tid;
+	struct t_inst *t;
+	int n;
+	int errors;
+};
+
+enum { T_STATE_THREADS = 4, T_STATE_PER_THREAD = 50 };
+
+static void *
+t_state_worker_main(void *arg)
+{
+	struct t_state_worker *w = arg;
+	struct cld_vm_desc vm;
+	struct t_call c;
+	char name[32];
+	char *id = NULL;
+	int i;
+
+	for (i = 0; i < T_STATE_PER_THREAD; i++) {
+		snprintf(name, sizeof(name), "t%d-%d", w->n, i);
+		t_vm(&vm, name, "node1");
+		if (VMM->deploy(t_call(&c, &w->t->drv, 0), &vm, 0, &id) == -1 ||
+		    (i % 2 == 1 &&
+		    VMM->suspend(t_call(&c, &w->t->drv, 0), &vm, 0) == -1))
+			w->errors++;
+		free(id);
+		id = NULL;
+	}
+	return NULL;
+}
+
+static void
+test_state_threads(void)
+{
+	char dir[PATH_MAX], path[PATH_MAX], ls[512], name[32];
+	struct cld_attr attrs[] = { A("STATE", path), END };
+	struct t_state_worker w[T_STATE_THREADS];
+	struct cld_vm_desc vm;
+	struct t_inst t;
+	int i, j, started = 0, errors = 0, wrong = 0;
+
+	if (t_mkdtemp(dir, sizeof(dir)) == -1) {
+		ok(0, "mkdtemp: %s", strerror(errno));
+		return;
+	}
+	t_join(path, sizeof(path), dir, "vmm.state");
+	if (t_open(&t, VMM, "state", attrs) == -1) {
+		ok(0, "init: %s", t.err.msg);
+		t_rmdir(dir);
+		return;
+	}
+	t_capture = 0;
+	memset(w, 0, sizeof(w));
+	for (i = 0; i < T_STATE_THREADS; i++) {
+		w[i].t = &t;
+		w[i].n = i;
+		if (pthread_create(&w[i].tid, NULL, t_state_worker_main, &w[i]) != 0)
+			break;
+		started++;
+	}
+	for (i = 0; i < started; i++) {
+		pthread_join(w[i].tid, NULL);
+		errors += w[i].errors;
+	}
+	t_capture = 1;
+	t_close(&t);
+	ok(started == T_STATE_THREADS && errors == 0,
+	    "%d threads deploy and suspend with STATE (%d errors)", started, errors);
+	if (t_open(&t, VMM, "state", attrs) == -1) {
+		ok(0, "init again: %s", t.err.msg);
+		t_rmdir(dir);
+		return;
+	}
+	for (i = 0; i < started; i++)
+		for (j = 0; j < T_STATE_PER_THREAD; j++) {
+			snprintf(name, sizeof(name), "t%d-%d", i, j);
+			t_vm(&vm, name, "node1");
+			wrong += t_state(&t, &vm, NULL) !=
+			    (j % 2 == 1 ? CLD_POLL_PAUSED : CLD_POLL_RUNNING);
+		}
+	is_int(wrong, 0, "  a fresh instance finds every domain in its state");
+	snprintf(name, sizeof(name), "%d", T_STATE_THREADS * T_STATE_PER_THREAD + 1);
+	t_vm(&vm, "new", "node1");
+	t_deploy_is(&t, &vm, name, "  and the next domid");
+	t_close(&t);
+	is_int(t_ls(dir, ls, sizeof(ls)), 1, "  one file, no temporary left (%s)",
+	    ls);
+	t_rmdir(dir);
+}
+
+/* Without STATE the driver touches no file: the benchmarks count on it. */
+static void
+test_state_none(void)
+{
+	char dir[PATH_MAX], cwd[PATH_MAX], ls[512];
+	struct cld_vm_desc vm, vm2;
+	struct t_inst t;
+	struct t_call c;
+	char *id = NULL;
+
+	if (getcwd(cwd, sizeof(cwd)) == NULL ||
+	    t_mkdtemp(dir, sizeof(dir)) == -1 || chdir(dir) == -1) {
+		ok(0, "a working directory: %s", strerror(errno));
+		return;
+	}
+	t_vm(&vm, "cld-1", "node1");
+	t_vm(&vm2, "cld-1", "node2");
+	if (t_open(&t, VMM, "nostate", NULL) == 0) {
+		free(t_deploy(&t, &vm));
+		VMM->suspend(t_call(&c, &t.drv, 0), &vm, 0);
+		VMM->resume(t_call(&c, &t.drv, 0), &vm, 0);
+		VMM->reboot(t_call(&c, &t.drv, 0), &vm, 0);
+		VMM->save(t_call(&c, &t.drv, 0), &vm, "saved", 0);
+		VMM->restore(t_call(&c, &t.drv, 0), &vm, "saved", 0, &id);
+		free(id);
+		VMM->migrate(t_call(&c, &t.drv, 0), &vm, "node2", 0);
+		ok(VMM->destroy(t_call(&c, &t.drv, 0), &vm2, 0) == 0,
+		    "without STATE every operation runs");
+		t_close(&t);
+	} else {
+		ok(0, "init: %s", t.err.msg);
+	}
+	if (chdir(cwd) == -1)
+		diag("chdir '%s': %s", cwd, strerror(errno));
+	is_int(t_ls(dir, ls, sizeof(ls)), 0, "  and creates no file (%s)", ls);
+	t_rmdir(dir);
+}
+
 int
 main(void)
 {
@@ -1212,5 +1797,10 @@ main(void)
 	test_instances();
 	test_loop();
 	test_threads();
+	test_state();
+	test_state_refused();
+	test_state_write_fails();
+	test_state_threads();
+	test_state_none();
 	return done_testing();
 }
