@@ -88,6 +88,8 @@ void cld_workers_submit(struct cld_workers *w, struct cld_job *j);
 /* The jobs whose run() has returned since the last call, oldest first. */
 struct cld_job *cld_workers_take_done(struct cld_workers *w);
 /* Stop the threads once the queue is empty and the running jobs return. */
+void cld_workers_join(struct cld_workers *w);
+/* Join (if not done yet) and free. */
 void cld_workers_free(struct cld_workers *w);
 
 struct cld_cluster {
@@ -210,6 +212,9 @@ struct cld_core {
 	struct cld_cluster *dirty_clusters;
 	struct del { int table; int64_t id; } *dels;
 	size_t ndels, dels_cap;
+	/* history records that ended and were replaced before the commit */
+	struct old_hist { int64_t vm_id; struct cld_vm_hist h; char *msg; } *old_hists;
+	size_t nold_hists, old_hists_cap;
 	struct cld_request *replies, **replies_tail; /* wait for the commit */
 	int sched_dirty;
 	int64_t next_sched_ms;
@@ -217,6 +222,7 @@ struct cld_core {
 	/* requests from api threads */
 	pthread_mutex_t req_lock;
 	struct cld_request *reqs, **reqs_tail;
+	int api_closing;            /* under req_lock: answer 503 at once */
 
 	/* jobs in flight, to enforce deadlines */
 	struct cld_job **inflight;

@@ -435,6 +435,38 @@ hist_row(void *ctx, const struct cld_hist *h)
 	return 0;
 }
 
+/*
+ * A VM that ended is only in the store: its row as JSON if the asker may
+ * see it, else NULL after replying 404 (or 500).
+ */
+static json_t *
+ended_vm(struct ctx *x, int64_t id)
+{
+	struct done_ctx d = { NULL, x->c };
+	struct cld_err err;
+
+	cld_err_clear(&err);
+	if (cld_store_get(x->c->store, CLD_T_VMS, id, done_row, &d, &err) < 0) {
+		reply_err(x, &err);
+		return NULL;
+	}
+	if (d.o == NULL || (!x->admin && json_integer_value(
+	    json_object_get(d.o, "uid")) != (json_int_t)x->q->uid)) {
+		json_decref(d.o);
+		reply_error(x, 404, "not_found", "no VM %" PRId64, id);
+		return NULL;
+	}
+	return d.o;
+}
+
+/* Whether the path names a VM that has left memory (DONE). */
+static int
+is_ended(struct ctx *x, int64_t *id)
+{
+	return cld_parse_i64(x->parts[1], id) == 0 && *id >= 0 &&
+	    cld_vm_find(x->c, *id) == NULL && *id < x->c->next_vm_id;
+}
+
 /* The VM of the path's id that the asker may see; NULL after replying. */
 static struct cld_vm *
 vm_of_path(struct ctx *x)
@@ -465,26 +497,13 @@ vm_show(struct ctx *x)
 	char *t;
 
 	cld_err_clear(&err);
-	if (cld_parse_i64(x->parts[1], &id) == 0 && id >= 0 &&
-	    cld_vm_find(c, id) == NULL && id < c->next_vm_id) {
-		/* A VM that ended is only in the store. */
-		struct done_ctx d = { NULL, c };
-
-		if (cld_store_get(c->store, CLD_T_VMS, id, done_row, &d,
-		    &err) < 0) {
-			reply_err(x, &err);
+	if (is_ended(x, &id)) {
+		if ((o = ended_vm(x, id)) == NULL)
 			return;
-		}
-		if (d.o == NULL || (!x->admin && json_integer_value(
-		    json_object_get(d.o, "uid")) != (json_int_t)x->q->uid)) {
-			json_decref(d.o);
-			reply_error(x, 404, "not_found", "no VM %" PRId64, id);
-			return;
-		}
 		hist = json_array();
 		cld_store_hist_load(c->store, id, hist_row, hist, &err);
-		json_object_set_new(d.o, "history", hist);
-		reply_json(x, 200, d.o);
+		json_object_set_new(o, "history", hist);
+		reply_json(x, 200, o);
 		return;
 	}
 	if ((vm = vm_of_path(x)) == NULL)
@@ -523,23 +542,30 @@ vm_show(struct ctx *x)
 static void
 vm_log(struct ctx *x)
 {
-	struct cld_vm *vm = vm_of_path(x);
+	struct cld_vm *vm = NULL;
 	struct cld_err err;
 	char *path, *text;
 	size_t len = 0;
 	json_t *o;
+	int64_t id;
 
-	if (vm == NULL)
+	if (is_ended(x, &id)) {
+		if ((o = ended_vm(x, id)) == NULL)
+			return;
+		json_decref(o);
+	} else if ((vm = vm_of_path(x)) == NULL)
 		return;
+	else
+		id = vm->id;
 	cld_err_clear(&err);
-	path = cld_vm_log_path(x->c, vm->id);
+	path = cld_vm_log_path(x->c, id);
 	text = cld_read_file(path, &len, &err);
 	free(path);
 	o = json_pack("{ss%}", "log", text ? text : "", text ? len : 0);
 	free(text);
 	if (o == NULL) {
 		reply_error(x, 500, "internal",
-		    "the log of VM %" PRId64 " is not valid UTF-8", vm->id);
+		    "the log of VM %" PRId64 " is not valid UTF-8", id);
 		return;
 	}
 	reply_json(x, 200, o);

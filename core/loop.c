@@ -126,6 +126,17 @@ cld_core_api_handler(void *ctx, struct cld_api_req *req)
 
 	r->req = req;
 	pthread_mutex_lock(&c->req_lock);
+	if (c->api_closing) {
+		/* The loop no longer takes requests: cld_api_stop waits. */
+		pthread_mutex_unlock(&c->req_lock);
+		free(r);
+		req->status = 503;
+		req->reply = cld_api_error_body("unavailable",
+		    "cloudd is stopping");
+		req->reply_len = strlen(req->reply);
+		cld_api_reply(req);
+		return;
+	}
 	*c->reqs_tail = r;
 	c->reqs_tail = &r->next;
 	pthread_mutex_unlock(&c->req_lock);
@@ -356,9 +367,12 @@ cld_core_run(struct cld_core *c)
 	 * Stop: no new requests; cancel what runs (each interrupted step runs
 	 * again at the next start), wait for the workers, write what is left.
 	 */
+	pthread_mutex_lock(&c->req_lock);
+	c->api_closing = 1;
+	pthread_mutex_unlock(&c->req_lock);
+	take_requests(c);
 	cld_api_stop(c->api);
 	c->api = NULL;
-	take_requests(c);
 	if (cld_core_commit(c, &err) < 0)
 		log_warnx("cannot write the store at exit: %s", err.msg);
 	/*
@@ -368,9 +382,10 @@ cld_core_run(struct cld_core *c)
 	 */
 	for (size_t i = 0; i < c->ninflight; i++)
 		cld_op_cancel(&c->inflight[i]->ctl);
+	cld_workers_join(c->workers);
+	take_done(c);
 	cld_workers_free(c->workers);
 	c->workers = NULL;
-	take_done(c);
 	close(sigfd);
 	close(c->wake_fd);
 	pthread_mutex_destroy(&c->req_lock);

@@ -493,6 +493,9 @@ cleanup:
 		cld_cluster_free(c.clusters[i]);
 	free(c.clusters);
 	free(c.dels);
+	for (size_t i = 0; i < c.nold_hists; i++)
+		free(c.old_hists[i].msg);
+	free(c.old_hists);
 	free(c.inflight);
 	free(c.datastore);
 	free(c.vm_dir);

@@ -181,6 +181,29 @@ cld_core_load(struct cld_core *c, struct cld_err *err)
 }
 
 static int
+put_hist(struct cld_core *c, int64_t vm_id, const struct cld_vm_hist *vh,
+    const char *msg, struct cld_err *err)
+{
+	struct cld_hist h;
+	struct cld_host *host = cld_host_by_id(c, vh->host_id);
+
+	memset(&h, 0, sizeof(h));
+	h.vm_id = vm_id;
+	h.seq = vh->seq;
+	h.host_id = vh->host_id;
+	h.host = host ? host->name : "";
+	h.start = vh->start;
+	h.prolog_end = vh->prolog_end;
+	h.boot_end = vh->boot_end;
+	h.running_end = vh->running_end;
+	h.epilog_end = vh->epilog_end;
+	h.end = vh->end;
+	h.reason = vh->reason;
+	h.message = msg;
+	return cld_store_hist_put(c->store, &h, err);
+}
+
+static int
 put_vm(struct cld_core *c, struct cld_vm *vm, struct cld_err *err)
 {
 	struct cld_row row;
@@ -198,25 +221,9 @@ put_vm(struct cld_core *c, struct cld_vm *vm, struct cld_err *err)
 	row.body = body;
 	rc = cld_store_put(c->store, CLD_T_VMS, &row, err);
 	free(body);
-	if (rc == 0 && vm->hist_dirty && vm->hist.seq > 0) {
-		struct cld_hist h;
-		struct cld_host *host = cld_host_by_id(c, vm->hist.host_id);
-
-		memset(&h, 0, sizeof(h));
-		h.vm_id = vm->id;
-		h.seq = vm->hist.seq;
-		h.host_id = vm->hist.host_id;
-		h.host = host ? host->name : "";
-		h.start = vm->hist.start;
-		h.prolog_end = vm->hist.prolog_end;
-		h.boot_end = vm->hist.boot_end;
-		h.running_end = vm->hist.running_end;
-		h.epilog_end = vm->hist.epilog_end;
-		h.end = vm->hist.end;
-		h.reason = vm->hist.reason;
-		h.message = vm->reason ? vm->reason : "";
-		rc = cld_store_hist_put(c->store, &h, err);
-	}
+	if (rc == 0 && vm->hist_dirty && vm->hist.seq > 0)
+		rc = put_hist(c, vm->id, &vm->hist, vm->reason ? vm->reason : "",
+		    err);
 	return rc;
 }
 
@@ -284,7 +291,7 @@ int
 cld_core_commit(struct cld_core *c, struct cld_err *err)
 {
 	if (c->dirty_vms == NULL && c->dirty_hosts == NULL &&
-	    c->dirty_clusters == NULL && c->ndels == 0)
+	    c->dirty_clusters == NULL && c->ndels == 0 && c->nold_hists == 0)
 		return 0;
 	if (cld_store_begin(c->store, err) < 0)
 		return -1;
@@ -296,6 +303,10 @@ cld_core_commit(struct cld_core *c, struct cld_err *err)
 			goto fail;
 	for (struct cld_vm *vm = c->dirty_vms; vm; vm = vm->dirty_next)
 		if (put_vm(c, vm, err) < 0)
+			goto fail;
+	for (size_t i = 0; i < c->nold_hists; i++)
+		if (put_hist(c, c->old_hists[i].vm_id, &c->old_hists[i].h,
+		    c->old_hists[i].msg, err) < 0)
 			goto fail;
 	for (size_t i = 0; i < c->ndels; i++)
 		if (cld_store_del(c->store, c->dels[i].table, c->dels[i].id,
@@ -334,6 +345,9 @@ cld_core_commit(struct cld_core *c, struct cld_err *err)
 		}
 	}
 	c->ndels = 0;
+	for (size_t i = 0; i < c->nold_hists; i++)
+		free(c->old_hists[i].msg);
+	c->nold_hists = 0;
 	return 0;
 fail:
 	cld_store_rollback(c->store);

@@ -679,27 +679,9 @@ step_run(struct cld_job *jj)
 		rc = vmm->save ? vmm->save(op, &j->desc, cp, 0) :
 		    not_supported(op, "save VMs");
 		break;
-	case ST_SHUTDOWN: {
-		/* ACPI first; a guest that ignores it is destroyed. */
-		int64_t deadline = op->deadline_ms;
-
-		op->deadline_ms = cld_now_ms() + j->shutdown_ms;
-		if (op->deadline_ms > deadline && deadline > 0)
-			op->deadline_ms = deadline;
+	case ST_SHUTDOWN:
 		rc = vmm->shutdown(op, &j->desc, 0);
-		op->deadline_ms = deadline;
-		if (rc < 0 && !cld_services.cancelled(op)) {
-			char why[CLD_ERR_MSG_MAX];
-
-			snprintf(why, sizeof(why), "%s", op->err->msg);
-			cld_services.log(op->drv, CLD_LOG_INFO,
-			    "'%s': shutdown did not complete (%s): destroying",
-			    j->name, why);
-			use(op, j->vmm);
-			rc = vmm->destroy(op, &j->desc, 0);
-		}
 		break;
-	}
 	case ST_DESTROY:
 		rc = vmm->destroy(op, &j->desc, 0);
 		break;
@@ -748,7 +730,8 @@ step_run(struct cld_job *jj)
 
 static void vm_job_done(struct cld_core *c, struct cld_job *jj);
 static void plan_next(struct cld_core *c, struct cld_vm *vm);
-static void plan_failed(struct cld_core *c, struct cld_vm *vm, const char *msg);
+static void plan_failed(struct cld_core *c, struct cld_vm *vm, const char *msg,
+    int step);
 
 static struct cld_driver_inst *
 cluster_driver(struct cld_core *c, struct cld_host *h, int net)
@@ -760,16 +743,17 @@ cluster_driver(struct cld_core *c, struct cld_host *h, int net)
 	return net ? cl->netd : cl->tmd;
 }
 
-/* Start the VM's current step on a worker. */
+/* Start the VM's current step on a worker (as STEP when not ST_NONE). */
 static void
-step_start(struct cld_core *c, struct cld_vm *vm)
+step_start(struct cld_core *c, struct cld_vm *vm, int step)
 {
 	const struct plan_def *p = &plans[vm->plan];
-	int step = p->s[vm->step].step;
 	struct vm_job *j = cld_xcalloc(1, sizeof(*j));
 	struct cld_host *h = vm->host;
 	struct cld_driver_inst *first;
 
+	if (step == ST_NONE)
+		step = p->s[vm->step].step;
 	if (step == ST_NET_CLEAN_PREV)
 		h = vm->prev;
 	j->c = c;
@@ -802,8 +786,9 @@ step_start(struct cld_core *c, struct cld_vm *vm)
 	j->j.timeout = cld_vm_job_timeout;
 	first = j->vmm ? j->vmm : j->tm ? j->tm : j->net;
 	cld_op_setup(&j->j.op, first ? &first->drv : NULL, &j->j.ctl, &j->j.err,
-	    step_timeout(c, p->s[vm->step].state) +
-	    (step == ST_SHUTDOWN ? c->conf->timeout_ms[CLD_TO_BOOT] : 0));
+	    step == ST_DESTROY && p->s[vm->step].step == ST_SHUTDOWN ?
+	    c->conf->timeout_ms[CLD_TO_BOOT] :
+	    step_timeout(c, p->s[vm->step].state));
 	j->j.deadline_ms = j->j.op.deadline_ms;
 	j->started_ms = cld_now_ms();
 	vm->job = &j->j;
@@ -832,6 +817,20 @@ vm_job_free(struct vm_job *j)
 static void
 hist_begin(struct cld_core *c, struct cld_vm *vm, struct cld_host *h)
 {
+	if (vm->hist.seq > 0 && vm->hist_dirty) {
+		/* Its last changes are not written yet: keep them for the commit. */
+		struct old_hist *o;
+
+		if (c->nold_hists == c->old_hists_cap) {
+			c->old_hists_cap = c->old_hists_cap ? c->old_hists_cap * 2 : 16;
+			c->old_hists = cld_xrealloc(c->old_hists,
+			    c->old_hists_cap * sizeof(*c->old_hists));
+		}
+		o = &c->old_hists[c->nold_hists++];
+		o->vm_id = vm->id;
+		o->h = vm->hist;
+		o->msg = cld_xstrdup(vm->reason ? vm->reason : "");
+	}
 	vm->hist.seq++;
 	vm->hist.host_id = h->id;
 	vm->hist.start = cld_time();
@@ -911,7 +910,7 @@ plan_next(struct cld_core *c, struct cld_vm *vm)
 		hist_phase(c, vm, vm->state, st);
 		set_state(c, vm, st);
 		cld_vm_touch(c, vm);
-		step_start(c, vm);
+		step_start(c, vm, ST_NONE);
 		return;
 	}
 	end = p->end_state;
@@ -947,10 +946,21 @@ plan_next(struct cld_core *c, struct cld_vm *vm)
 }
 
 static void
-plan_failed(struct cld_core *c, struct cld_vm *vm, const char *msg)
+plan_failed(struct cld_core *c, struct cld_vm *vm, const char *msg, int step)
 {
 	const struct plan_def *p = &plans[vm->plan];
 	int st = p->s[vm->step].state;
+
+	if (step == ST_SHUTDOWN) {
+		/*
+		 * A guest that ignores ACPI (or a shutdown that fails) is
+		 * destroyed: the user asked for the lease to end.
+		 */
+		cld_vm_log(c, vm, "shutdown did not complete (%s): destroying",
+		    msg);
+		step_start(c, vm, ST_DESTROY);
+		return;
+	}
 
 	cld_vm_log(c, vm, "%s failed: %s", p->name, msg);
 	set_str(&vm->progress, NULL);
@@ -1055,7 +1065,7 @@ vm_job_done(struct cld_core *c, struct cld_job *jj)
 			plan_start(c, vm, P_DELETE);
 			return;
 		}
-		plan_failed(c, vm, msg);
+		plan_failed(c, vm, msg, j->step);
 	}
 	vm_job_free(j);
 }
@@ -1085,7 +1095,7 @@ cld_vm_job_timeout(struct cld_core *c, struct cld_job *jj)
 	}
 	snprintf(msg, sizeof(msg), "timed out after %" PRId64 " s",
 	    (jj->deadline_ms - j->started_ms + 500) / 1000);
-	plan_failed(c, vm, msg);
+	plan_failed(c, vm, msg, j->step);
 }
 
 /* ------------------------------------------------------------ placement */
@@ -1249,7 +1259,7 @@ recover(struct cld_core *c, struct cld_vm *vm, const char *mode,
 			return -1;
 		}
 		detach_job(vm);
-		plan_failed(c, vm, "recovered as failed by the admin");
+		plan_failed(c, vm, "recovered as failed by the admin", ST_NONE);
 	} else
 		goto bad_mode;
 	cld_vm_touch(c, vm);

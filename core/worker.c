@@ -117,9 +117,9 @@ cld_workers_take_done(struct cld_workers *w)
 }
 
 void
-cld_workers_free(struct cld_workers *w)
+cld_workers_join(struct cld_workers *w)
 {
-	if (w == NULL)
+	if (w == NULL || w->threads == NULL)
 		return;
 	pthread_mutex_lock(&w->lock);
 	w->stopping = 1;
@@ -127,8 +127,17 @@ cld_workers_free(struct cld_workers *w)
 	pthread_mutex_unlock(&w->lock);
 	for (unsigned int i = 0; i < w->n; i++)
 		pthread_join(w->threads[i], NULL);
+	free(w->threads);
+	w->threads = NULL;
+}
+
+void
+cld_workers_free(struct cld_workers *w)
+{
+	if (w == NULL)
+		return;
+	cld_workers_join(w);
 	pthread_mutex_destroy(&w->lock);
 	pthread_cond_destroy(&w->cond);
-	free(w->threads);
 	free(w);
 }

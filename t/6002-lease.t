@@ -152,10 +152,13 @@ test_expect 'recover --success and --delete' '
 	id=$(ctl vm create --hold small.tmpl) &&
 	ctl vm deploy "$id" node3 && wait_vm "$id" FAILED &&
 	ctl vm recover --success "$id" && wait_vm "$id" RUNNING &&
+	{ ctl vm recover --failure "$id" 2>err; test $? -eq 1; } &&
+	test_grep err "it is RUNNING, not FAILED" &&
 	id=$(ctl vm create --hold small.tmpl) &&
 	ctl vm deploy "$id" node3 && wait_vm "$id" FAILED &&
-	ctl vm recover --delete "$id" && wait_vm "$id" DONE &&
-	{ ctl vm recover --failure 1 2>err; test $? -eq 1; }
+	{ ctl vm recover --failure "$id" 2>err; test $? -eq 1; } &&
+	test_grep err "already FAILED" &&
+	ctl vm recover --delete "$id" && wait_vm "$id" DONE
 '
 
 test_expect 'a hung deploy fails at its deadline, named in the reason' '

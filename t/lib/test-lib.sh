@@ -81,6 +81,15 @@ skip_all() {
 }
 
 test_done() {
+	# A daemon the test ran must not have hit a memory error.
+	if [ -f "$TEST_DIR/cloudd.log" ] && grep -E \
+	    '^==[0-9]+== |ERROR: AddressSanitizer|runtime error:|ERROR: LeakSanitizer' \
+	    "$TEST_DIR/cloudd.log" >"$TEST_DIR/.memerr"; then
+		test_count=$((test_count + 1))
+		test_failed=$((test_failed + 1))
+		echo "not ok $test_count - cloudd ran clean under the sanitizers or valgrind"
+		sed 's/^/#   /' "$TEST_DIR/.memerr" | head -40
+	fi
 	echo "1..$test_count"
 	if [ "$test_count" -eq 0 ]; then
 		echo "# no test ran"
@@ -100,7 +109,7 @@ DRIVER_PATH = "$top_builddir/drivers/tm"
 DRIVER_PATH = "$top_builddir/drivers/net"
 DATABASE = "$TEST_DIR/cloudd.db"
 LISTEN = "$TEST_DIR/cloudd.sock"
-LOG_DIR = "$TEST_DIR/log"
+LOG_DIR = "$TEST_DIR/vmlog"
 VM_DIR = "$TEST_DIR/vms"
 CONF
 	cat >>"$TEST_DIR/cloudd.conf"
@@ -118,8 +127,9 @@ ctl() {
 # $TEST_DIR/cloudd.conf, its log in $TEST_DIR/cloudd.log, and wait until
 # the API answers.  It is stopped when the test ends.
 cloudd_start() {
-	run "$CLOUDD" -d -f "$TEST_DIR/cloudd.conf" "$@" \
-	    >>"$TEST_DIR/cloudd.log" 2>&1 &
+	# exec: $! must be cloudd itself (or valgrind), not a subshell.
+	(exec ${CLD_VALGRIND:-} "$CLOUDD" -d -f "$TEST_DIR/cloudd.conf" "$@" \
+	    >>"$TEST_DIR/cloudd.log" 2>&1) &
 	CLOUDD_PID=$!
 	test_cleanup "kill -KILL $CLOUDD_PID 2>/dev/null"
 	i=0
@@ -137,16 +147,27 @@ cloudd_start() {
 	return 1
 }
 
-# Stop it with SIGTERM and wait; its exit status is the function's.
+# Wait up to 20 s for cloudd to be gone (test bodies run in a subshell,
+# which cannot "wait" for it).
+_cloudd_gone() {
+	i=0
+	while kill -0 "$CLOUDD_PID" 2>/dev/null; do
+		# A zombie is gone for our purposes.
+		case $(ps -o stat= -p "$CLOUDD_PID" 2>/dev/null) in Z*) return 0;; esac
+		i=$((i + 1))
+		[ $i -lt 200 ] || { echo "cloudd $CLOUDD_PID did not exit" >&2; return 1; }
+		sleep 0.1
+	done
+}
+
+# Stop it with SIGTERM and wait until it is gone.
 cloudd_stop() {
-	kill -TERM "$CLOUDD_PID" && wait "$CLOUDD_PID"
+	kill -TERM "$CLOUDD_PID" && _cloudd_gone
 }
 
 # Kill it at once, as a crash would.
 cloudd_kill() {
-	kill -KILL "$CLOUDD_PID"
-	wait "$CLOUDD_PID" 2>/dev/null
-	:
+	kill -KILL "$CLOUDD_PID" && _cloudd_gone
 }
 
 # The value of JSON path JQ in "cloudctl --json ARGS...".
