@@ -32,10 +32,8 @@ enum {
 	EXIT_CONFIG = 1,   /* bad configuration or a driver refused */
 	EXIT_USAGE = 2,
 	EXIT_STORE = 3,    /* the database cannot be used */
-	EXIT_PROBE = 4,    /* a host could not be monitored */
 };
 
-#define PROBE_TIMEOUT_MS 30000
 
 static _Noreturn void
 usage(int status)
@@ -45,15 +43,12 @@ usage(int status)
 	fprintf(f,
 	    "usage: cloudd [-dv] [-f file]\n"
 	    "       cloudd [-v] [-f file] -n\n"
-	    "       cloudd [-v] [-f file] -P host:im [-P host:im ...]\n"
 	    "\n"
 	    "  -d           stay in the foreground (default: become a daemon once\n"
 	    "               the API is listening)\n"
 	    "  -f file      the configuration (default %s)\n"
 	    "  -n           check the configuration, load and initialise every driver,\n"
 	    "               print them, and exit\n"
-	    "  -P host:im   monitor HOST once through im driver instance IM, record it\n"
-	    "               in the database and print the host table (repeatable)\n"
 	    "  -v           more log lines (repeatable)\n"
 	    "  -h           this help\n",
 	    CLD_CONF_DEFAULT);
@@ -91,190 +86,6 @@ print_drivers(struct cld_loader *l)
 		    cld_class_name(i->klass), i->name, i->module,
 		    i->table->version ? i->table->version : "-",
 		    i->table->abi_major, i->table->abi_minor, i->path);
-}
-
-struct host_probe {
-	char *name;
-	struct cld_driver_inst *im;
-	int64_t id;
-	struct cld_tmpl report;
-	int ok;
-	char error[CLD_ERR_MSG_MAX];
-};
-
-struct find_ctx {
-	const char *name;
-	int64_t id;
-};
-
-static int
-find_host(void *ctx, const struct cld_row *row)
-{
-	struct find_ctx *f = ctx;
-
-	if (strcmp(row->name, f->name) != 0)
-		return 0;
-	f->id = row->id;
-	return 1;
-}
-
-/* A KiB figure the way host tables show it: 15.6G, 512M. */
-static void
-fmt_kib(char *buf, size_t len, double kib)
-{
-	if (kib >= 1024.0 * 1024.0)
-		snprintf(buf, len, "%.1fG", kib / (1024.0 * 1024.0));
-	else if (kib >= 1024.0)
-		snprintf(buf, len, "%.1fM", kib / 1024.0);
-	else
-		snprintf(buf, len, "%.0fK", kib);
-}
-
-static double
-report_num(const struct cld_tmpl *t, const char *name)
-{
-	double v = 0;
-
-	return cld_tmpl_get_num(t, name, &v) == 0 ? v : 0;
-}
-
-static void
-print_hosts(struct host_probe *h, size_t n)
-{
-	printf("%4s %-12s %-8s %4s %6s %6s %6s %8s %8s %8s %-5s\n", "ID",
-	    "NAME", "CLUSTER", "RVM", "TCPU", "FCPU", "ACPU", "TMEM", "FMEM",
-	    "AMEM", "STAT");
-	for (size_t i = 0; i < n; i++) {
-		char tmem[32], fmem[32], amem[32];
-		double tcpu = report_num(&h[i].report, "TOTALCPU");
-		double ucpu = report_num(&h[i].report, "USEDCPU");
-		double tm = report_num(&h[i].report, "TOTALMEMORY");
-		double fm = report_num(&h[i].report, "FREEMEMORY");
-		size_t rvm = 0;
-		const struct cld_attr *vm = NULL;
-
-		while ((vm = cld_tmpl_next_vector(&h[i].report, "VM", vm)))
-			rvm++;
-		fmt_kib(tmem, sizeof(tmem), tm);
-		fmt_kib(fmem, sizeof(fmem), fm);
-		/* No leases yet: nothing is allocated, so AMEM = TMEM. */
-		fmt_kib(amem, sizeof(amem), tm);
-		printf("%4" PRId64 " %-12s %-8s %4zu %6.0f %6.0f %6.0f %8s %8s %8s %-5s\n",
-		    h[i].id, h[i].name, "default", rvm, tcpu, tcpu - ucpu,
-		    tcpu, tmem, fmem, amem, h[i].ok ? "on" : "err");
-	}
-}
-
-/* -P: one monitoring round of each host, recorded in the store. */
-static int
-probe(const struct cld_conf *conf, struct cld_loader *l, char **specs,
-    size_t nspecs)
-{
-	struct host_probe *h = cld_xcalloc(nspecs, sizeof(*h));
-	struct cld_store *st = NULL;
-	struct cld_err err;
-	int rc = EXIT_PROBE, failed = 0;
-	int64_t next_id;
-
-	cld_err_clear(&err);
-	for (size_t i = 0; i < nspecs; i++) {
-		char *colon = strrchr(specs[i], ':');
-
-		if (colon == NULL || colon == specs[i] || colon[1] == '\0') {
-			cld_log(CLD_LOG_ERR,
-			    "-P '%s': expected HOST:IM, as in node1:dummy",
-			    specs[i]);
-			rc = EXIT_USAGE;
-			goto cleanup;
-		}
-		h[i].name = cld_xstrndup(specs[i], (size_t)(colon - specs[i]));
-		if (!cld_host_name_valid(h[i].name)) {
-			cld_log(CLD_LOG_ERR, "-P '%s': invalid host name '%s'",
-			    specs[i], h[i].name);
-			rc = EXIT_USAGE;
-			goto cleanup;
-		}
-		h[i].im = cld_loader_find(l, CLD_CLASS_IM, colon + 1);
-		if (h[i].im == NULL) {
-			cld_log(CLD_LOG_ERR,
-			    "-P '%s': no im driver '%s' is loaded (see cloudd -n)",
-			    specs[i], colon + 1);
-			rc = EXIT_CONFIG;
-			goto cleanup;
-		}
-	}
-	st = cld_store_open(conf->database, conf->db_sync ? CLD_SYNC_FULL :
-	    CLD_SYNC_NORMAL, &err);
-	if (st == NULL) {
-		cld_log(CLD_LOG_ERR, "%s", err.msg);
-		rc = EXIT_STORE;
-		goto cleanup;
-	}
-	next_id = cld_store_max_id(st, CLD_T_HOSTS) + 1;
-	for (size_t i = 0; i < nspecs; i++) {
-		struct cld_op op;
-		struct cld_op_ctl ctl;
-		char *report = NULL;
-
-		cld_op_setup(&op, &h[i].im->drv, &ctl, &err, PROBE_TIMEOUT_MS);
-		if (cld_inst_im(h[i].im)->monitor(&op, h[i].name, 0,
-		    &report) == 0 &&
-		    cld_tmpl_parse(report, strlen(report), &h[i].report,
-		    &err) == 0)
-			h[i].ok = 1;
-		else {
-			snprintf(h[i].error, sizeof(h[i].error), "%s", err.msg);
-			cld_log(CLD_LOG_ERR, "host '%s': %s", h[i].name,
-			    err.msg);
-			failed++;
-		}
-		cld_op_ctl_release(&ctl);
-		free(report);
-	}
-	if (cld_store_begin(st, &err) < 0)
-		goto store_failed;
-	for (size_t i = 0; i < nspecs; i++) {
-		struct find_ctx f = { h[i].name, -1 };
-		struct cld_row row;
-		char *body;
-
-		if (cld_store_load(st, CLD_T_HOSTS, find_host, &f, &err) < 0)
-			goto store_failed;
-		h[i].id = f.id >= 0 ? f.id : next_id++;
-		body = h[i].ok ? cld_tmpl_print(&h[i].report) :
-		    cld_xasprintf("ERROR = \"%s\"\n", h[i].error);
-		memset(&row, 0, sizeof(row));
-		row.id = h[i].id;
-		row.name = h[i].name;
-		row.uid = 0;
-		row.gid = 0;
-		row.state = h[i].ok ? 1 : 2;
-		row.ref = -1;
-		row.mtime = cld_time();
-		row.body = body;
-		if (cld_store_put(st, CLD_T_HOSTS, &row, &err) < 0) {
-			free(body);
-			goto store_failed;
-		}
-		free(body);
-	}
-	if (cld_store_commit(st, &err) < 0)
-		goto store_failed;
-	print_hosts(h, nspecs);
-	rc = failed ? EXIT_PROBE : EXIT_OK;
-	goto cleanup;
-store_failed:
-	cld_log(CLD_LOG_ERR, "%s", err.msg);
-	cld_store_rollback(st);
-	rc = EXIT_STORE;
-cleanup:
-	cld_store_close(st);
-	for (size_t i = 0; i < nspecs; i++) {
-		free(h[i].name);
-		cld_tmpl_release(&h[i].report);
-	}
-	free(h);
-	return rc;
 }
 
 /* mkdir -p PATH (mode 0750 for what it creates). */
@@ -517,15 +328,13 @@ main(int argc, char **argv)
 	struct cld_loader *l = NULL;
 	struct cld_ssh_conf ssh;
 	struct cld_err err;
-	char **probes = NULL;
-	size_t nprobes = 0;
 	int check = 0, verbose = 0, foreground = 0, ch, refused;
 	int rc = EXIT_CONFIG;
 
 	memset(&conf, 0, sizeof(conf));
 	cld_err_clear(&err);
 	cld_log_init("cloudd", 0, CLD_LOG_INFO);
-	while ((ch = getopt(argc, argv, "df:hnP:v")) != -1) {
+	while ((ch = getopt(argc, argv, "df:hnv")) != -1) {
 		switch (ch) {
 		case 'd':
 			foreground = 1;
@@ -538,11 +347,6 @@ main(int argc, char **argv)
 		case 'n':
 			check = 1;
 			break;
-		case 'P':
-			probes = cld_xrealloc(probes,
-			    (nprobes + 1) * sizeof(*probes));
-			probes[nprobes++] = optarg;
-			break;
 		case 'v':
 			verbose++;
 			break;
@@ -550,8 +354,7 @@ main(int argc, char **argv)
 			usage(EXIT_USAGE);
 		}
 	}
-	if (optind != argc || (check && nprobes) ||
-	    (foreground && (check || nprobes)))
+	if (optind != argc || (foreground && check))
 		usage(EXIT_USAGE);
 	if (cld_conf_load(conf_path, &conf, &err) < 0) {
 		cld_log(CLD_LOG_ERR, "%s", err.msg);
@@ -561,7 +364,7 @@ main(int argc, char **argv)
 		conf.log_level = CLD_LOG_INFO + verbose;
 	if (conf.log_level > CLD_LOG_DEBUG)
 		conf.log_level = CLD_LOG_DEBUG;
-	if (!check && nprobes == 0 && conf.log_syslog)
+	if (!check && conf.log_syslog)
 		cld_log_init("cloudd", 1, conf.log_level);
 	cld_log_set_verbosity(conf.log_level);
 	ssh.command = conf.ssh_command;
@@ -587,13 +390,9 @@ main(int argc, char **argv)
 		rc = EXIT_OK;
 		goto cleanup;
 	}
-	if (nprobes > 0)
-		rc = probe(&conf, l, probes, nprobes);
-	else
-		rc = run_daemon(&conf, l, foreground);
+	rc = run_daemon(&conf, l, foreground);
 cleanup:
 	cld_loader_free(l);
 	cld_conf_release(&conf);
-	free(probes);
 	return rc;
 }

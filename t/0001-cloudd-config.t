@@ -81,10 +81,11 @@ test_expect 'relative paths in cloudd.conf are taken from its directory' '
 
 test_expect 'usage errors exit 2 and -h explains every option' '
 	run "$CLOUDD" -h >out &&
-	test_grep out "-P host:im" && test_grep out "-n " &&
+	test_grep out "-d " && test_grep out "-n " && test_grep out "-f file" &&
 	{ run "$CLOUDD" -x 2>err; test $? -eq 2; } &&
-	{ run "$CLOUDD" -f x 2>err; test $? -eq 2; } &&
-	test_grep err "use -n or -P"
+	test_grep err "usage: cloudd" &&
+	{ run "$CLOUDD" -d -n 2>err; test $? -eq 2; } &&
+	{ run "$CLOUDD" -d extra 2>err; test $? -eq 2; }
 '
 
 test_done
