@@ -122,6 +122,7 @@ struct cld_host {
 	int64_t next_monitor_ms;
 	int failures;               /* consecutive failed monitorings */
 	struct cld_job *monitor_job;
+	struct cld_vm *vms;         /* the VMs whose host it is (vm->hnext) */
 	int dirty;
 	struct cld_host *dirty_next;
 };
@@ -145,7 +146,8 @@ struct cld_vm {
 	int failed_state;           /* the state whose step failed, or -1 */
 	int queued;                 /* an action waiting for the job in flight */
 	char *reason;               /* why FAILED, what went wrong last, or NULL */
-	struct cld_host *host;      /* where it is allocated, or NULL */
+	struct cld_host *host;      /* where it is allocated, or NULL: set with cld_vm_set_host */
+	struct cld_vm *hnext, *hprev; /* the host's list of VMs */
 	struct cld_host *dest;      /* migration target */
 	struct cld_host *prev;      /* migration source, until cleaned */
 	char *domid;
@@ -263,6 +265,8 @@ void cld_vm_resume_all(struct cld_core *c);   /* after load: retry steps */
 void cld_vm_log(struct cld_core *c, const struct cld_vm *vm, const char *fmt, ...)
     CLD_PRINTF(3, 4);
 void cld_vm_free(struct cld_vm *vm);
+/* Set vm->host, keeping the hosts' lists of VMs. */
+void cld_vm_set_host(struct cld_vm *vm, struct cld_host *h);
 void cld_vm_sched_add(struct cld_core *c, struct cld_vm *vm);
 void cld_vm_host_lost(struct cld_core *c, struct cld_host *h);
 void cld_vm_seen(struct cld_core *c, struct cld_vm *vm, const struct cld_attr *report_vm);

@@ -20,9 +20,10 @@
 #include "log.h"
 #include "template.h"
 #include "util.h"
+#include "vmlog.h"
 
 #define LIST_DEFAULT 100
-#define LIST_MAX 10000
+#define LIST_MAX 100000
 
 struct ctx {
 	struct cld_core *c;
@@ -558,6 +559,7 @@ vm_log(struct ctx *x)
 	else
 		id = vm->id;
 	cld_err_clear(&err);
+	cld_vmlog_flush();
 	path = cld_vm_log_path(x->c, id);
 	text = cld_read_file(path, &len, &err);
 	free(path);

@@ -565,11 +565,10 @@ mon_done(struct cld_core *c, struct cld_job *jj)
 			h->state = CLD_HOST_MONITORED;
 		}
 		/* VMs the report did not mention: ask their vmm driver. */
-		for (size_t i = 0; i < c->vms_cap; i++) {
-			struct cld_vm *vm = c->vms[i];
+		for (struct cld_vm *vm = h->vms; vm != NULL; vm = vm->hnext) {
+			size_t i = (size_t)vm->id;
 
-			if (vm == NULL || vm->host != h || vm->job != NULL ||
-			    (i < nseen && seen[i]))
+			if (vm->job != NULL || (i < nseen && seen[i]))
 				continue;
 			if (vm->state == CLD_VM_RUNNING ||
 			    vm->state == CLD_VM_UNKNOWN)

@@ -25,6 +25,7 @@
 #include "log.h"
 #include "template.h"
 #include "util.h"
+#include "vmlog.h"
 
 void
 cld_vm_touch(struct cld_core *c, struct cld_vm *vm)
@@ -292,6 +293,7 @@ cld_core_run(struct cld_core *c)
 	c->reqs_tail = &c->reqs;
 	c->replies_tail = &c->replies;
 	c->workers = cld_workers_new((unsigned int)c->conf->workers, c->wake_fd);
+	cld_vmlog_start(c->log_dir);
 
 	cld_vm_resume_all(c);
 	c->api = cld_api_start(c->conf->listen, (unsigned int)c->conf->api_threads,
@@ -386,6 +388,7 @@ cld_core_run(struct cld_core *c)
 	take_done(c);
 	cld_workers_free(c->workers);
 	c->workers = NULL;
+	cld_vmlog_stop();
 	close(sigfd);
 	close(c->wake_fd);
 	pthread_mutex_destroy(&c->req_lock);

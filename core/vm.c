@@ -31,6 +31,7 @@
 #include "log.h"
 #include "template.h"
 #include "util.h"
+#include "vmlog.h"
 
 static const struct {
 	const char *name, *sname;
@@ -184,19 +185,15 @@ cld_vm_log_path(struct cld_core *c, int64_t id)
 	return cld_xasprintf("%s/%" PRId64 ".log", c->conf->log_dir, id);
 }
 
-/*
- * One line in the VM's own log file ("cloudctl vm log").  Opened and closed
- * each time: 100,000 VMs cannot each hold a descriptor.
- */
+/* One line in the VM's own log file ("cloudctl vm log"), by vmlog.c. */
 void
 cld_vm_log(struct cld_core *c, const struct cld_vm *vm, const char *fmt, ...)
 {
 	char line[2048], stamp[32];
 	struct tm tm;
 	time_t now = time(NULL);
-	char *path;
 	va_list ap;
-	int n, fd;
+	int n;
 
 	gmtime_r(&now, &tm);
 	strftime(stamp, sizeof(stamp), "%Y-%m-%d %H:%M:%S", &tm);
@@ -208,15 +205,7 @@ cld_vm_log(struct cld_core *c, const struct cld_vm *vm, const char *fmt, ...)
 	if (n > (int)sizeof(line) - 2)
 		n = (int)sizeof(line) - 2;
 	line[n++] = '\n';
-	path = cld_vm_log_path(c, vm->id);
-	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-	if (fd >= 0) {
-		if (write(fd, line, (size_t)n) < 0)
-			log_warn("vm %" PRId64 ": cannot write its log '%s'",
-			    vm->id, path);
-		close(fd);
-	}
-	free(path);
+	cld_vmlog_write(c->log_dir, vm->id, line, (size_t)n);
 }
 
 /* ------------------------------------------------------------ basics */
@@ -241,6 +230,29 @@ cld_vm_free(struct cld_vm *vm)
 	free(vm->json);
 	cld_tmpl_release(&vm->tmpl);
 	free(vm);
+}
+
+void
+cld_vm_set_host(struct cld_vm *vm, struct cld_host *h)
+{
+	if (vm->host == h)
+		return;
+	if (vm->host != NULL) {
+		if (vm->hprev != NULL)
+			vm->hprev->hnext = vm->hnext;
+		else
+			vm->host->vms = vm->hnext;
+		if (vm->hnext != NULL)
+			vm->hnext->hprev = vm->hprev;
+	}
+	vm->hnext = vm->hprev = NULL;
+	vm->host = h;
+	if (h != NULL) {
+		vm->hnext = h->vms;
+		if (h->vms != NULL)
+			h->vms->hprev = vm;
+		h->vms = vm;
+	}
 }
 
 static void
@@ -881,7 +893,10 @@ release_host(struct cld_core *c, struct cld_vm *vm, struct cld_host **hp)
 		return;
 	cld_host_alloc(c, h, vm, -1);
 	h->nvms--;
-	*hp = NULL;
+	if (hp == &vm->host)
+		cld_vm_set_host(vm, NULL);
+	else
+		*hp = NULL;
 	c->sched_dirty = 1;
 }
 
@@ -1004,7 +1019,7 @@ step_succeeded(struct cld_core *c, struct cld_vm *vm, struct vm_job *j)
 		/* The VM now lives on the destination: a new placement. */
 		hist_end(c, vm, HR_MIGRATED);
 		vm->prev = vm->host;
-		vm->host = vm->dest;
+		cld_vm_set_host(vm, vm->dest);
 		vm->dest = NULL;
 		hist_begin(c, vm, vm->host);
 		vm->hist.prolog_end = cld_time();
@@ -1105,7 +1120,7 @@ static void
 place(struct cld_core *c, struct cld_vm *vm, struct cld_host *h)
 {
 	cld_sched_vm_del(c->sched, vm->id);
-	vm->host = h;
+	cld_vm_set_host(vm, h);
 	h->nvms++;
 	cld_host_alloc(c, h, vm, +1);
 	hist_begin(c, vm, h);
@@ -1451,10 +1466,8 @@ cld_vm_resume_all(struct cld_core *c)
 void
 cld_vm_host_lost(struct cld_core *c, struct cld_host *h)
 {
-	for (size_t i = 0; i < c->vms_cap; i++) {
-		struct cld_vm *vm = c->vms[i];
-
-		if (vm == NULL || vm->host != h || vm->job != NULL)
+	for (struct cld_vm *vm = h->vms; vm != NULL; vm = vm->hnext) {
+		if (vm->job != NULL)
 			continue;
 		if (vm->state == CLD_VM_RUNNING) {
 			set_reason(vm, "host '%s' cannot be monitored: %s",
@@ -1679,7 +1692,7 @@ cld_vm_from_row(struct cld_core *c, const struct cld_row *row,
 	vm->uid = row->uid;
 	vm->gid = row->gid;
 	vm->state = row->state;
-	vm->host = row->ref >= 0 ? cld_host_by_id(c, row->ref) : NULL;
+	cld_vm_set_host(vm, row->ref >= 0 ? cld_host_by_id(c, row->ref) : NULL);
 	cld_tmpl_get_num(&vm->tmpl, "MEMORY", &d);
 	vm->memory_mb = (uint64_t)d;
 	vm->cpu = 1;
