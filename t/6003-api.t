@@ -55,13 +55,13 @@ req() {
 		$as curl -sS --unix-socket "$SOCK" -X "$m" -D - \
 		    -w '\n%{http_code}' "http://localhost$p" >"$BODY.raw"
 	fi || return 1
-	# Headers up to the empty line (after a possible "100 Continue"),
-	# then the body, then the status alone on the last line.
-	awk 'BEGIN { h = 1 }
-	    h && /^\r?$/ { if (!cont) h = 0; cont = 0; next }
-	    h { if ($0 ~ /^HTTP\/[0-9.]+ 100/) cont = 1; print > "/dev/stderr"; next }
-	    { print }' "$BODY.raw" 2>"$BODY.h" | sed '$d' >"$BODY"
-	tail -n 1 "$BODY.raw"
+	# Headers up to the empty line (after a possible "100 Continue") to
+	# $BODY.h, then the body to $BODY; the last line is the status.
+	awk -v b="$BODY" -v h="$BODY.h" '
+	    hd == 0 && /^\r?$/ { if (!cont) hd = 1; cont = 0; next }
+	    hd == 0 { if ($0 ~ /^HTTP\/[0-9.]+ 100/) cont = 1; print > h; next }
+	    { if (n++) print last > b; last = $0 }
+	    END { printf "" > b; print last }' "$BODY.raw"
 }
 
 # call STATUS [-u] METHOD PATH [BODY]: the reply must have STATUS.
@@ -76,7 +76,11 @@ call() {
 }
 
 # is_error CODE: $BODY is exactly {"error": {"code": CODE, "message": TEXT}}.
+# The compact form is recognised without jq (it is slow to start); any
+# other form must satisfy jq.
 is_error() {
+	grep -Eq '^\{"error":\{"code":"'"$1"'","message":"([^"\\]|\\.)+"\}\}$' "$BODY" &&
+	    [ "$(wc -l <"$BODY")" -le 1 ] && return 0
 	jq -e --arg c "$1" 'keys == ["error"] and (.error | keys) == ["code", "message"]
 	    and .error.code == $c and (.error.message | type == "string" and length > 0)' \
 	    "$BODY" >/dev/null 2>&1 && return 0
@@ -92,9 +96,9 @@ call_err() {
 	call "$st" "$@" && is_error "$code"
 }
 
-# msg_has TEXT: the error message contains TEXT.
+# msg_has TEXT: the error message contains TEXT (no quote or backslash).
 msg_has() {
-	jq -r .error.message "$BODY" | grep -F -e "$1" >/dev/null && return 0
+	grep -F -e "$1" "$BODY" >/dev/null && return 0
 	echo "the message lacks '$1':"
 	cat "$BODY"
 	return 1
@@ -354,10 +358,18 @@ test_expect 'POST /v1/vms/ID/actions: bad action, missing action, wrong types, u
 	call 200 GET /v1/vms/$RUN && j ".state == \"RUNNING\""
 '
 
-test_expect 'deploy needs a host (400); a host too small is 409 with a stable code' '
+test_expect 'deploy needs a host (400); a disabled host is 409 conflict' '
 	call 201 POST /v1/vms "$(tmpl "CPU = 2
-MEMORY = 1024" true)" && id=$(val .id) &&
+MEMORY = 1024" true)" && id=$(val .id) && echo "$id" >"$TEST_DIR/big_id" &&
 	call_err 400 bad_request POST /v1/vms/$id/actions "{\"action\":\"deploy\"}" &&
+	call 200 POST /v1/hosts/tiny/actions "{\"action\":\"disable\"}" &&
+	call_err 409 conflict POST /v1/vms/$id/actions "{\"action\":\"deploy\",\"host\":\"tiny\"}" &&
+	msg_has DISABLED &&
+	call 200 POST /v1/hosts/tiny/actions "{\"action\":\"enable\"}" && api_wait_host tiny
+'
+
+test_expect 'deploy on a host too small is 409 with a stable code of HACKING' '
+	id=$(cat "$TEST_DIR/big_id") &&
 	# BUG (core/handlers.c reply_err): CLD_ENOSPC is answered 409
 	# "no_capacity", a code that is not in HACKING'"'"'s stable list (409 is
 	# "conflict").  Fix the code or HACKING, then this passes.
@@ -400,7 +412,18 @@ test_expect 'DELETE /v1/vms/ID and action delete end a VM; it still shows, DONE'
 	api_wait_vm $a DONE && api_wait_vm $b DONE &&
 	call 200 GET /v1/vms && j "all(.vms[]; .id != $a and .id != $b)" &&
 	call 200 GET /v1/vms/$a/log && j "(.log | type) == \"string\"" &&
-	call_err 409 conflict POST /v1/vms/$a/actions "{\"action\":\"release\"}"
+	echo "$a" >"$TEST_DIR/done_id"
+'
+
+test_expect 'an action on a DONE VM is 409 conflict, not 404 (GET shows it)' '
+	a=$(cat "$TEST_DIR/done_id") &&
+	call 200 GET /v1/vms/$a && j ".state == \"DONE\"" &&
+	# BUG (core/handlers.c vm_act -> vm_of_path): a VM that has left
+	# memory (DONE) is found by GET (is_ended/ended_vm) but actions and
+	# DELETE answer 404 "no VM N"; the core means 409 ("VM N is DONE",
+	# cld_vm_action) and HACKING says 409 for an action the state refuses.
+	call_err 409 conflict POST /v1/vms/$a/actions "{\"action\":\"release\"}" &&
+	call_err 409 conflict DELETE /v1/vms/$a
 '
 
 test_expect 'a DONE VM shows the same fields as a live one (template, cpu, memory, etime...)' '
