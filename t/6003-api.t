@@ -572,6 +572,10 @@ test_expect 'paging: offset and limit slice the list; total stays the whole coun
 	call 200 GET /v1/vms && j ".limit == 100 and .total == $all"
 '
 
+# BUG (core/handlers.c vm_list, host_list, cluster_list): "total > offset +
+# limit" overflows int64_t for an offset near INT64_MAX: undefined
+# behaviour, reported by the UBSan build (test_done then fails this file);
+# the plain build happens to give the right answer.
 test_expect 'paging: a huge offset is empty with the right total (no overflow)' '
 	call 200 GET "/v1/vms" && all=$(val .total) &&
 	call 200 GET "/v1/vms?offset=9223372036854775807&limit=10000" &&
