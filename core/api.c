@@ -151,7 +151,7 @@ cld_api_error_body(const char *code, const char *msg)
 /* Queue STATUS with BODY (malloc()ed, taken over, may be NULL). */
 static enum MHD_Result
 api_respond(struct MHD_Connection *conn, unsigned int status, char *body,
-    size_t len, const char *content_type)
+    size_t len, const char *content_type, const char *allow)
 {
 	struct MHD_Response *resp = NULL;
 	enum MHD_Result ret = MHD_NO;
@@ -169,6 +169,9 @@ api_respond(struct MHD_Connection *conn, unsigned int status, char *body,
 		content_type != NULL ? content_type : "application/json") !=
 	    MHD_YES)
 		goto cleanup;
+	if (allow != NULL && MHD_add_response_header(resp, "Allow", allow) !=
+	    MHD_YES)
+		goto cleanup;
 	ret = MHD_queue_response(conn, status, resp);
 cleanup:
 	if (resp != NULL)
@@ -183,7 +186,7 @@ api_respond_error(struct MHD_Connection *conn, unsigned int status,
 {
 	char *body = cld_api_error_body(code, msg);
 
-	return api_respond(conn, status, body, strlen(body), NULL);
+	return api_respond(conn, status, body, strlen(body), NULL, NULL);
 }
 
 /* Queue the reply the handler gave.  Server thread, after REPLIED. */
@@ -203,7 +206,8 @@ api_send_reply(struct api_call *c)
 		    "internal", "the handler gave no valid status");
 	}
 	return api_respond(c->conn, (unsigned int)status, reply,
-	    req->reply_len, req->content_type);
+	    req->reply_len, req->content_type,
+	    status == MHD_HTTP_METHOD_NOT_ALLOWED ? req->allow : NULL);
 }
 
 static void *
@@ -379,6 +383,7 @@ api_dispatch(struct cld_api *api, struct api_call *c,
 	req->reply = NULL;
 	req->reply_len = 0;
 	req->content_type = NULL;
+	req->allow = NULL;
 	c->state = API_HANDLING;
 
 	api->fn(api->ctx, req);

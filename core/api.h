@@ -47,6 +47,7 @@ struct cld_api_req {
 	char *reply;               /* the body (JSON), malloc()ed; the server frees it */
 	size_t reply_len;
 	const char *content_type;  /* NULL: "application/json" */
+	const char *allow;         /* with 405: the Allow header ("GET, POST") */
 
 	void *priv;                /* the server's own */
 };

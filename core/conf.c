@@ -394,8 +394,12 @@ cld_conf_load(const char *path, struct cld_conf *c, struct cld_err *err)
 	c->ssh_connect_timeout = 10;
 	a = cld_tmpl_next_vector(&c->tmpl, "SSH", NULL);
 	if (a != NULL) {
+		static const char *const ssh_keys[] = { "COMMAND", "CONFIG",
+			"CONNECT_TIMEOUT", NULL };
 		int64_t t;
 
+		if (check_vector(c, err, a, ssh_keys) < 0)
+			goto cleanup;
 		if ((v = cld_vector_get(a, "COMMAND")) != NULL)
 			c->ssh_command = v;
 		if ((v = cld_vector_get(a, "CONFIG")) != NULL)

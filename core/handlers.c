@@ -370,7 +370,7 @@ vm_list(struct ctx *x)
 		    (host != NULL && vm->host != host) ||
 		    (uid >= 0 && vm->uid != uid))
 			continue;
-		if (total++ < offset || total > offset + limit)
+		if (total++ < offset || total - offset > limit)
 			continue;
 		t = vm_json_text(c, vm, &n);
 		if (b.len > 1)
@@ -402,18 +402,35 @@ vm_list(struct ctx *x)
 struct done_ctx {
 	json_t *o;
 	struct cld_core *c;
+	int err;
 };
 
+struct cld_vm *cld_vm_from_row(struct cld_core *c, const struct cld_row *row,
+    struct cld_err *err);
+static json_t *vm_json(struct cld_core *c, const struct cld_vm *vm);
+
+/* A VM row of the store (a VM that ended) as the API shows a VM. */
 static int
 done_row(void *ctx, const struct cld_row *row)
 {
 	struct done_ctx *d = ctx;
+	struct cld_row r = *row;
+	struct cld_err err;
+	struct cld_vm *vm;
+	char *t;
 
-	d->o = json_pack("{sI ss sI sI ss ss sn sI}", "id", (json_int_t)row->id,
-	    "name", row->name, "uid", (json_int_t)row->uid, "gid",
-	    (json_int_t)row->gid, "state", cld_vm_state_name(row->state),
-	    "short", cld_vm_state_short(row->state), "host", "host_id",
-	    (json_int_t)-1);
+	cld_err_clear(&err);
+	r.ref = -1;               /* the host it left may be gone */
+	vm = cld_vm_from_row(d->c, &r, &err);
+	if (vm == NULL) {
+		d->err = 1;
+		return 1;
+	}
+	d->o = vm_json(d->c, vm);
+	t = cld_tmpl_print(&vm->tmpl);
+	json_object_set_new(d->o, "template", json_string(t));
+	free(t);
+	cld_vm_free(vm);
 	return 1;
 }
 
@@ -443,12 +460,17 @@ hist_row(void *ctx, const struct cld_hist *h)
 static json_t *
 ended_vm(struct ctx *x, int64_t id)
 {
-	struct done_ctx d = { NULL, x->c };
+	struct done_ctx d = { NULL, x->c, 0 };
 	struct cld_err err;
 
 	cld_err_clear(&err);
 	if (cld_store_get(x->c->store, CLD_T_VMS, id, done_row, &d, &err) < 0) {
 		reply_err(x, &err);
+		return NULL;
+	}
+	if (d.err) {
+		reply_error(x, 500, "internal",
+		    "VM %" PRId64 " cannot be read from the store", id);
 		return NULL;
 	}
 	if (d.o == NULL || (!x->admin && json_integer_value(
@@ -606,13 +628,22 @@ vm_act(struct ctx *x, const char *action_override)
 		{ "live", JSON_TRUE, 0 }, { "hard", JSON_TRUE, 0 },
 		{ "mode", JSON_STRING, 0 }, { NULL, 0, 0 },
 	};
-	struct cld_vm *vm = vm_of_path(x);
+	struct cld_vm *vm;
 	struct cld_host *h = NULL;
 	struct cld_err err;
 	const char *a, *hn;
 	json_t *o = NULL;
+	int64_t id;
 
-	if (vm == NULL)
+	if (is_ended(x, &id)) {
+		/* It exists (in the store) but can no longer act. */
+		if ((o = ended_vm(x, id)) == NULL)
+			return;
+		json_decref(o);
+		reply_error(x, 409, "conflict", "VM %" PRId64 " is DONE", id);
+		return;
+	}
+	if ((vm = vm_of_path(x)) == NULL)
 		return;
 	cld_err_clear(&err);
 	if (action_override != NULL)
@@ -703,7 +734,7 @@ host_list(struct ctx *x)
 
 		if (h == NULL)
 			continue;
-		if (total++ < offset || total > offset + limit)
+		if (total++ < offset || total - offset > limit)
 			continue;
 		json_array_append_new(a, host_json(x->c, h, 0));
 	}
@@ -862,7 +893,7 @@ cluster_list(struct ctx *x)
 
 		if (cl == NULL)
 			continue;
-		if (total++ < offset || total > offset + limit)
+		if (total++ < offset || total - offset > limit)
 			continue;
 		json_array_append_new(a, cluster_json(cl));
 	}
@@ -953,6 +984,7 @@ bad_method(struct ctx *x, const char *allowed)
 	reply_error(x, 405, "method_not_allowed",
 	    "%s is not allowed on '%s' (allowed: %s)", x->q->method,
 	    x->q->path, allowed);
+	x->q->allow = allowed;     /* a string literal: outlives the reply */
 }
 
 static void

@@ -446,6 +446,7 @@ cld_cluster_delete(struct cld_core *c, struct cld_cluster *cl,
 
 struct mon_job {
 	struct cld_job j;
+	int reported;               /* the deadline's failure was reported */
 	struct cld_host *h;
 	char *host;
 	struct cld_driver_inst *im;
@@ -506,7 +507,7 @@ mon_done(struct cld_core *c, struct cld_job *jj)
 		goto cleanup;
 	}
 	h->next_monitor_ms = cld_now_ms() + c->monitor_interval_ms;
-	if (h->state == CLD_HOST_OFFLINE)
+	if (h->state == CLD_HOST_OFFLINE || m->reported)
 		goto cleanup;
 	if (jj->rc < 0 || jj->timed_out) {
 		char msg[CLD_ERR_MSG_MAX + 64];
@@ -586,6 +587,24 @@ cleanup:
 	free(m);
 }
 
+/*
+ * A monitoring past its deadline: the host is in ERROR now, not when the
+ * hung driver returns; no new monitoring starts until it does.
+ */
+static void
+mon_timeout(struct cld_core *c, struct cld_job *jj)
+{
+	struct mon_job *m = (struct mon_job *)jj;
+	char msg[96];
+
+	if (m->h->state == -1 || m->h->state == CLD_HOST_OFFLINE)
+		return;
+	snprintf(msg, sizeof(msg), "no answer within %" PRId64 " s",
+	    c->conf->timeout_ms[CLD_TO_MONITOR] / 1000);
+	host_failed(c, m->h, msg);
+	m->reported = 1;
+}
+
 static void
 monitor_start(struct cld_core *c, struct cld_host *h)
 {
@@ -596,6 +615,7 @@ monitor_start(struct cld_core *c, struct cld_host *h)
 	m->im = h->imd;
 	m->j.run = mon_run;
 	m->j.done = mon_done;
+	m->j.timeout = mon_timeout;
 	cld_op_setup(&m->j.op, &h->imd->drv, &m->j.ctl, &m->j.err,
 	    c->conf->timeout_ms[CLD_TO_MONITOR]);
 	m->j.deadline_ms = m->j.op.deadline_ms;

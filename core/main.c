@@ -124,6 +124,9 @@ first_instance(struct cld_loader *l, int klass)
 	return "";
 }
 
+/* -v given: it wins over LOG_LEVEL, also after a reload. */
+static int verbose_level = -1;
+
 /* Settings that SIGHUP may change (drivers and paths need a restart). */
 static void
 apply_settings(struct cld_core *c, const struct cld_conf *from)
@@ -139,7 +142,8 @@ apply_settings(struct cld_core *c, const struct cld_conf *from)
 		    sizeof(c->conf->timeout_ms));
 		c->conf->monitor_interval_ms = from->monitor_interval_ms;
 	}
-	cld_log_set_verbosity(from->log_level);
+	cld_log_set_verbosity(verbose_level >= 0 ? verbose_level :
+	    from->log_level);
 }
 
 int
@@ -288,8 +292,14 @@ run_daemon(struct cld_conf *conf, struct cld_loader *l, int foreground)
 	for (size_t i = 0; i < c.hosts_cap; i++)
 		if (c.hosts[i] != NULL)
 			cld_host_sched_update(&c, c.hosts[i]);
-	log_info("started: %zu VMs, %" PRId64 " hosts, database '%s'",
-	    c.nvms_live, c.next_host_id, conf->database);
+	{
+		size_t nhosts = 0;
+
+		for (size_t i = 0; i < c.hosts_cap; i++)
+			nhosts += c.hosts[i] != NULL;
+		log_info("started: %zu VMs, %zu hosts, database '%s'",
+		    c.nvms_live, nhosts, conf->database);
+	}
 	rc = cld_core_run(&c) == 0 ? EXIT_OK : EXIT_CONFIG;
 cleanup:
 	if (c.ready_fd >= 0)
@@ -360,10 +370,12 @@ main(int argc, char **argv)
 		cld_log(CLD_LOG_ERR, "%s", err.msg);
 		goto cleanup;
 	}
-	if (verbose)
+	if (verbose) {
 		conf.log_level = CLD_LOG_INFO + verbose;
-	if (conf.log_level > CLD_LOG_DEBUG)
-		conf.log_level = CLD_LOG_DEBUG;
+		if (conf.log_level > CLD_LOG_DEBUG)
+			conf.log_level = CLD_LOG_DEBUG;
+		verbose_level = conf.log_level;
+	}
 	if (!check && conf.log_syslog)
 		cld_log_init("cloudd", 1, conf.log_level);
 	cld_log_set_verbosity(conf.log_level);

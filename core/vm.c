@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -87,6 +88,7 @@ enum step {
 	ST_NET_PRE_DEST,   /* net pre on the destination */
 	ST_MIGRATE_LIVE,   /* vmm migrate, live; then the destination is the host */
 	ST_NET_CLEAN_PREV, /* net clean on the host it left */
+	ST_FRONT_DELETE,   /* remove the front-end's copy of a stopped VM */
 };
 
 static const char *const step_names[] = {
@@ -101,12 +103,13 @@ static const char *const step_names[] = {
 	[ST_REBOOT] = "vmm reboot", [ST_MIGRATE_MV] = "tm mv",
 	[ST_NET_PRE_DEST] = "net pre", [ST_MIGRATE_LIVE] = "vmm migrate",
 	[ST_NET_CLEAN_PREV] = "net clean",
+	[ST_FRONT_DELETE] = "delete of the front-end's copy",
 };
 
 enum plan {
 	P_NONE, P_LEASE, P_UNSTOP, P_BOOT, P_SHUTDOWN, P_DELETE, P_POWEROFF,
 	P_STOP, P_SUSPEND, P_RESUME, P_REBOOT, P_REBOOT_HARD, P_MIGRATE,
-	P_LIVE, P_COUNT
+	P_LIVE, P_DELETE_STOPPED, P_COUNT
 };
 
 #define PLAN_MAX_STEPS 6
@@ -154,6 +157,8 @@ static const struct plan_def {
 		{ ST_MIGRATE_LIVE, CLD_VM_MIGRATE },
 		{ ST_NET_CLEAN_PREV, CLD_VM_MIGRATE },
 		{ ST_NET_POST, CLD_VM_MIGRATE } } },
+	[P_DELETE_STOPPED] = { "delete", CLD_VM_DONE, 0, {
+		{ ST_FRONT_DELETE, CLD_VM_EPILOG } } },
 };
 
 /* History record reasons (stored). */
@@ -434,6 +439,11 @@ cld_vm_create(struct cld_core *c, const char *text, size_t len, int64_t uid,
 	if (tmpl_number(&vm->tmpl, "MEMORY", 0, 1, 16 << 20, &d, err) < 0)
 		goto fail;
 	vm->memory_mb = (uint64_t)d;
+	if (d != (double)vm->memory_mb) {
+		cld_err_set(err, CLD_EINVAL,
+		    "MEMORY must be a whole number of MiB");
+		goto fail;
+	}
 	if (tmpl_number(&vm->tmpl, "CPU", 1, 0.01, 4096, &vm->cpu, err) < 0)
 		goto fail;
 	if (tmpl_number(&vm->tmpl, "VCPU", 1, 1, 4096, &d, err) < 0)
@@ -612,6 +622,27 @@ run_net(struct vm_job *j, struct cld_driver_inst *net, const char *host,
 	return rc;
 }
 
+static int
+remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path) < 0 && errno != ENOENT ? -1 : 0;
+}
+
+/* Remove PATH, a directory of the front-end's own, and all it holds. */
+static int
+remove_tree(struct cld_op *op, const char *path)
+{
+	if (nftw(path, remove_one, 16, FTW_DEPTH | FTW_PHYS) < 0 &&
+	    errno != ENOENT) {
+		cld_err_sys(op->err, CLD_EIO, errno, "cannot remove '%s'", path);
+		return -1;
+	}
+	return 0;
+}
+
 static char *
 checkpoint(struct vm_job *j)
 {
@@ -664,6 +695,9 @@ step_run(struct cld_job *jj)
 		else
 			rc = tm->mv(op, &j->desc, j->host, j->dir, j->dest,
 			    j->dir, 0);
+		break;
+	case ST_FRONT_DELETE:
+		rc = remove_tree(op, j->front);
 		break;
 	case ST_NET_PRE:
 		rc = run_net(j, j->net, j->host, 0);
@@ -1198,7 +1232,12 @@ delete_vm(struct cld_core *c, struct cld_vm *vm)
 		return 0;
 	}
 	if (vm->host == NULL) {
-		finish_done(c, vm);
+		if (vm->state == CLD_VM_STOPPED ||
+		    (vm->state == CLD_VM_PENDING &&
+		    vm->resume_state == CLD_VM_STOPPED))
+			plan_start(c, vm, P_DELETE_STOPPED);
+		else
+			finish_done(c, vm);
 		return 0;
 	}
 	plan_start(c, vm, P_DELETE);
@@ -1219,12 +1258,7 @@ recover(struct cld_core *c, struct cld_vm *vm, const char *mode,
 	if (strcmp(mode, "delete") == 0) {
 		detach_job(vm);
 		vm->queued = 0;
-		if (vm->host == NULL) {
-			finish_done(c, vm);
-			return 0;
-		}
-		plan_start(c, vm, P_DELETE);
-		return 0;
+		return delete_vm(c, vm);
 	}
 	if (vm->state == CLD_VM_UNKNOWN) {
 		if (strcmp(mode, "success") == 0) {
