@@ -127,12 +127,18 @@ struct cld_host {
 	struct cld_host *dirty_next;
 };
 
-/* The current history record of a VM (earlier ones are in the store). */
+/* A history record of a VM: one per placement. */
 struct cld_vm_hist {
 	int seq;                    /* 0: none yet */
 	int64_t host_id;
 	int64_t start, prolog_end, boot_end, running_end, epilog_end, end;
 	int reason;                 /* 0 none, 1 done, 2 failed, 3 migrated, 4 stopped, 5 deleted */
+};
+
+/* An ended record and the VM's reason at that time. */
+struct cld_vm_past {
+	struct cld_vm_hist h;
+	char *msg;
 };
 
 struct cld_vm {
@@ -159,7 +165,9 @@ struct cld_vm {
 	double ucpu;                /* last poll */
 	uint64_t umem, netrx, nettx;
 	char *progress;
-	struct cld_vm_hist hist;
+	struct cld_vm_hist hist;     /* the current record */
+	struct cld_vm_past *past;    /* the ended ones, oldest first */
+	size_t npast;
 	struct cld_job *job;        /* the operation in flight, or NULL */
 	int polling;                /* a poll job is in flight */
 	char *json;                 /* cached list entry, or NULL */
@@ -220,6 +228,15 @@ struct cld_core {
 	struct cld_request *replies, **replies_tail; /* wait for the commit */
 	int sched_dirty;
 	int64_t next_sched_ms;
+	int64_t monitor_due;        /* no host is due before this (ms) */
+
+	/*
+	 * The loop holds it for writing during each turn; API threads hold it
+	 * for reading to answer GETs of objects in memory themselves (no trip
+	 * through the loop).  What they read is always committed.
+	 */
+	pthread_rwlock_t state_lock;
+	pthread_mutex_t json_lock;   /* readers filling cld_vm.json */
 
 	/* requests from api threads */
 	pthread_mutex_t req_lock;
@@ -265,6 +282,9 @@ void cld_vm_resume_all(struct cld_core *c);   /* after load: retry steps */
 void cld_vm_log(struct cld_core *c, const struct cld_vm *vm, const char *fmt, ...)
     CLD_PRINTF(3, 4);
 void cld_vm_free(struct cld_vm *vm);
+/* Keep ended record H (and the reason then) in the VM's past. */
+void cld_vm_past_add(struct cld_vm *vm, const struct cld_vm_hist *h,
+    const char *msg);
 /* Set vm->host, keeping the hosts' lists of VMs. */
 void cld_vm_set_host(struct cld_vm *vm, struct cld_host *h);
 void cld_vm_sched_add(struct cld_core *c, struct cld_vm *vm);
@@ -304,6 +324,12 @@ struct cld_cluster *cld_host_cluster(struct cld_core *c, const struct cld_host *
 
 /* handlers.c: one API request, on the loop */
 void cld_handle(struct cld_core *c, struct cld_request *r);
+/*
+ * A GET, on an API thread, under state_lock held for reading: answers it
+ * and returns 1, or returns 0 (nothing replied) when it needs the loop
+ * (the store: a VM that ended).
+ */
+int cld_handle_read(struct cld_core *c, struct cld_api_req *req);
 void cld_vm_json_invalidate(struct cld_vm *vm);
 
 #endif /* CLD_CORE_H */

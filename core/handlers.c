@@ -32,6 +32,8 @@ struct ctx {
 	int admin;
 	char *parts[4];            /* the path after /v1/, split on '/' */
 	int nparts;
+	int readonly;              /* on an API thread, under the read lock */
+	int defer;                 /* readonly and it needs the loop */
 };
 
 /* --------------------------------------------------------------- replies */
@@ -284,30 +286,6 @@ vm_json(struct cld_core *c, const struct cld_vm *vm)
 	return o;
 }
 
-/* The list entry of VM, cached until the VM changes. */
-static const char *
-vm_json_text(struct cld_core *c, struct cld_vm *vm, size_t *len)
-{
-	if (vm->json == NULL || vm->state == CLD_VM_PENDING) {
-		json_t *o = vm_json(c, vm);
-
-		free(vm->json);
-		vm->json = json_dumps(o, JSON_COMPACT);
-		json_decref(o);
-		if (vm->json == NULL)
-			fatalx("out of memory");
-		vm->json_len = strlen(vm->json);
-	}
-	*len = vm->json_len;
-	return vm->json;
-}
-
-static int
-can_see(struct ctx *x, const struct cld_vm *vm)
-{
-	return x->admin || (uid_t)vm->uid == x->q->uid;
-}
-
 /* Growing output buffer for lists. */
 struct buf {
 	char *p;
@@ -324,6 +302,47 @@ buf_add(struct buf *b, const char *s, size_t n)
 	memcpy(b->p + b->len, s, n);
 	b->len += n;
 	b->p[b->len] = '\0';
+}
+
+/*
+ * Append VM's list entry to B.  The entry is cached until the VM changes
+ * (the loop drops it, holding the state lock for writing); readers fill
+ * it under json_lock.  A PENDING VM's entry says why it waits, which
+ * changes without the VM: never cached.
+ */
+static void
+vm_json_append(struct cld_core *c, struct cld_vm *vm, struct buf *b)
+{
+	json_t *o;
+	char *t;
+
+	if (vm->state == CLD_VM_PENDING) {
+		o = vm_json(c, vm);
+		t = json_dumps(o, JSON_COMPACT);
+		json_decref(o);
+		if (t == NULL)
+			fatalx("out of memory");
+		buf_add(b, t, strlen(t));
+		free(t);
+		return;
+	}
+	pthread_mutex_lock(&c->json_lock);
+	if (vm->json == NULL) {
+		o = vm_json(c, vm);
+		vm->json = json_dumps(o, JSON_COMPACT);
+		json_decref(o);
+		if (vm->json == NULL)
+			fatalx("out of memory");
+		vm->json_len = strlen(vm->json);
+	}
+	buf_add(b, vm->json, vm->json_len);
+	pthread_mutex_unlock(&c->json_lock);
+}
+
+static int
+can_see(struct ctx *x, const struct cld_vm *vm)
+{
+	return x->admin || (uid_t)vm->uid == x->q->uid;
 }
 
 static void
@@ -362,8 +381,6 @@ vm_list(struct ctx *x)
 	buf_add(&b, "[", 1);
 	for (size_t i = 0; i < c->vms_cap; i++) {
 		struct cld_vm *vm = c->vms[i];
-		const char *t;
-		size_t n;
 
 		if (vm == NULL || vm->state == CLD_VM_DONE || !can_see(x, vm) ||
 		    (state >= 0 && vm->state != state) ||
@@ -372,10 +389,9 @@ vm_list(struct ctx *x)
 			continue;
 		if (total++ < offset || total - offset > limit)
 			continue;
-		t = vm_json_text(c, vm, &n);
 		if (b.len > 1)
 			buf_add(&b, ",", 1);
-		buf_add(&b, t, n);
+		vm_json_append(c, vm, &b);
 	}
 	buf_add(&b, "]", 1);
 	env = json_pack("{sI sI sI}", "total", (json_int_t)total, "offset",
@@ -521,6 +537,10 @@ vm_show(struct ctx *x)
 
 	cld_err_clear(&err);
 	if (is_ended(x, &id)) {
+		if (x->readonly) {
+			x->defer = 1;   /* in the store: the loop's */
+			return;
+		}
 		if ((o = ended_vm(x, id)) == NULL)
 			return;
 		hist = json_array();
@@ -535,28 +555,20 @@ vm_show(struct ctx *x)
 	t = cld_tmpl_print(&vm->tmpl);
 	json_object_set_new(o, "template", json_string(t));
 	free(t);
+	/* A live VM's whole history is in memory. */
 	hist = json_array();
-	if (cld_store_hist_load(c->store, vm->id, hist_row, hist, &err) < 0) {
-		json_decref(hist);
-		json_decref(o);
-		reply_err(x, &err);
-		return;
-	}
-	/* The current record may not be committed yet: show memory's. */
-	if (vm->hist.seq > 0) {
-		size_t n = json_array_size(hist);
-		json_t *last = n ? json_array_get(hist, n - 1) : NULL;
-		struct cld_host *h = cld_host_by_id(c, vm->hist.host_id);
-		struct cld_hist ch = { vm->id, vm->hist.seq, vm->hist.host_id,
-			h ? h->name : "", vm->hist.start, vm->hist.prolog_end,
-			vm->hist.boot_end, vm->hist.running_end,
-			vm->hist.epilog_end, vm->hist.end, vm->hist.reason,
+	for (size_t i = 0; i <= vm->npast; i++) {
+		const struct cld_vm_hist *vh = i < vm->npast ? &vm->past[i].h :
+		    &vm->hist;
+		struct cld_host *h = cld_host_by_id(c, vh->host_id);
+		struct cld_hist ch = { vm->id, vh->seq, vh->host_id,
+			h ? h->name : "", vh->start, vh->prolog_end,
+			vh->boot_end, vh->running_end, vh->epilog_end, vh->end,
+			vh->reason, i < vm->npast ? vm->past[i].msg :
 			vm->reason ? vm->reason : "" };
 
-		if (last != NULL && json_integer_value(json_object_get(last,
-		    "seq")) == vm->hist.seq)
-			json_array_remove(hist, n - 1);
-		hist_row(hist, &ch);
+		if (vh->seq > 0)
+			hist_row(hist, &ch);
 	}
 	json_object_set_new(o, "history", hist);
 	reply_json(x, 200, o);
@@ -573,6 +585,10 @@ vm_log(struct ctx *x)
 	int64_t id;
 
 	if (is_ended(x, &id)) {
+		if (x->readonly) {
+			x->defer = 1;
+			return;
+		}
 		if ((o = ended_vm(x, id)) == NULL)
 			return;
 		json_decref(o);
@@ -1078,13 +1094,12 @@ not_found:
 	reply_error(x, 404, "not_found", "no such resource '%s'", x->q->path);
 }
 
-void
-cld_handle(struct cld_core *c, struct cld_request *r)
+static void
+handle(struct cld_core *c, struct cld_request *r, struct ctx *xp)
 {
-	struct ctx x;
+	struct ctx x = *xp;
 	char *path, *p, *save = NULL;
 
-	memset(&x, 0, sizeof(x));
 	x.c = c;
 	x.r = r;
 	x.q = r->req;
@@ -1111,4 +1126,36 @@ cld_handle(struct cld_core *c, struct cld_request *r)
 	} else
 		route(&x);
 	free(path);
+	xp->defer = x.defer;
+}
+
+void
+cld_handle(struct cld_core *c, struct cld_request *r)
+{
+	struct ctx x;
+
+	memset(&x, 0, sizeof(x));
+	handle(c, r, &x);
+}
+
+int
+cld_handle_read(struct cld_core *c, struct cld_api_req *req)
+{
+	struct cld_request r;
+	struct ctx x;
+
+	memset(&r, 0, sizeof(r));
+	memset(&x, 0, sizeof(x));
+	r.req = req;
+	x.readonly = 1;
+	handle(c, &r, &x);
+	if (x.defer) {
+		/* Nothing was answered; the loop will. */
+		free(req->reply);
+		req->reply = NULL;
+		req->reply_len = 0;
+		req->status = 0;
+		return 0;
+	}
+	return 1;
 }

@@ -123,8 +123,23 @@ void
 cld_core_api_handler(void *ctx, struct cld_api_req *req)
 {
 	struct cld_core *c = ctx;
-	struct cld_request *r = cld_xcalloc(1, sizeof(*r));
+	struct cld_request *r;
+	int done;
 
+	if (strcmp(req->method, "GET") == 0) {
+		/*
+		 * Reads of what is in memory are answered here, on the API's
+		 * thread, under the read lock: no trip through the loop.
+		 */
+		pthread_rwlock_rdlock(&c->state_lock);
+		done = cld_handle_read(c, req);
+		pthread_rwlock_unlock(&c->state_lock);
+		if (done) {
+			cld_api_reply(req);
+			return;
+		}
+	}
+	r = cld_xcalloc(1, sizeof(*r));
 	r->req = req;
 	pthread_mutex_lock(&c->req_lock);
 	if (c->api_closing) {
@@ -262,7 +277,9 @@ handle_signals(struct cld_core *c, int fd)
 	while (read(fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
 		if (si.ssi_signo == SIGHUP) {
 			log_info("SIGHUP: reloading '%s'", c->conf->path);
+			pthread_rwlock_wrlock(&c->state_lock);
 			cld_core_reload(c);
+			pthread_rwlock_unlock(&c->state_lock);
 		} else {
 			log_info("%s: stopping", strsignal((int)si.ssi_signo));
 			c->stopping = 1;
@@ -290,6 +307,17 @@ cld_core_run(struct cld_core *c)
 	if (c->wake_fd < 0)
 		fatal("eventfd");
 	pthread_mutex_init(&c->req_lock, NULL);
+	pthread_mutex_init(&c->json_lock, NULL);
+	{
+		pthread_rwlockattr_t a;
+
+		/* The loop must not wait behind a stream of readers. */
+		pthread_rwlockattr_init(&a);
+		pthread_rwlockattr_setkind_np(&a,
+		    PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+		pthread_rwlock_init(&c->state_lock, &a);
+		pthread_rwlockattr_destroy(&a);
+	}
 	c->reqs_tail = &c->reqs;
 	c->replies_tail = &c->replies;
 	c->workers = cld_workers_new((unsigned int)c->conf->workers, c->wake_fd);
@@ -319,6 +347,7 @@ cld_core_run(struct cld_core *c)
 		int64_t now = cld_now_ms(), next, t;
 		uint64_t n;
 
+		pthread_rwlock_wrlock(&c->state_lock);
 		take_requests(c);
 		take_done(c);
 		next = check_deadlines(c, now);
@@ -334,6 +363,7 @@ cld_core_run(struct cld_core *c)
 			} else
 				send_replies(c);
 		}
+		pthread_rwlock_unlock(&c->state_lock);
 		if (c->stopping && c->replies == NULL)
 			break;
 
@@ -372,7 +402,10 @@ cld_core_run(struct cld_core *c)
 	pthread_mutex_lock(&c->req_lock);
 	c->api_closing = 1;
 	pthread_mutex_unlock(&c->req_lock);
+	pthread_rwlock_wrlock(&c->state_lock);
 	take_requests(c);
+	pthread_rwlock_unlock(&c->state_lock);
+	/* Readers may still finish their GETs: not under the write lock. */
 	cld_api_stop(c->api);
 	c->api = NULL;
 	if (cld_core_commit(c, &err) < 0)
@@ -392,5 +425,7 @@ cld_core_run(struct cld_core *c)
 	close(sigfd);
 	close(c->wake_fd);
 	pthread_mutex_destroy(&c->req_lock);
+	pthread_mutex_destroy(&c->json_lock);
+	pthread_rwlock_destroy(&c->state_lock);
 	return rc;
 }

@@ -142,7 +142,17 @@ load_hist(void *ctx, const struct cld_hist *h)
 	struct load_ctx *l = ctx;
 	struct cld_vm *vm = cld_vm_find(l->c, h->vm_id);
 
-	if (vm == NULL || h->seq != vm->hist.seq)
+	if (vm == NULL)
+		return 0;
+	if (h->seq < vm->hist.seq) {
+		struct cld_vm_hist past = { h->seq, h->host_id, h->start,
+			h->prolog_end, h->boot_end, h->running_end,
+			h->epilog_end, h->end, h->reason };
+
+		cld_vm_past_add(vm, &past, h->message);
+		return 0;
+	}
+	if (h->seq != vm->hist.seq)
 		return 0;
 	vm->hist.host_id = h->host_id;
 	vm->hist.start = h->start;

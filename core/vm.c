@@ -233,8 +233,22 @@ cld_vm_free(struct cld_vm *vm)
 	free(vm->domid);
 	free(vm->progress);
 	free(vm->json);
+	for (size_t i = 0; i < vm->npast; i++)
+		free(vm->past[i].msg);
+	free(vm->past);
 	cld_tmpl_release(&vm->tmpl);
 	free(vm);
+}
+
+/* Keep record H (ended) in the VM's memory of its past. */
+void
+cld_vm_past_add(struct cld_vm *vm, const struct cld_vm_hist *h,
+    const char *msg)
+{
+	vm->past = cld_xrealloc(vm->past, (vm->npast + 1) * sizeof(*vm->past));
+	vm->past[vm->npast].h = *h;
+	vm->past[vm->npast].msg = cld_xstrdup(msg ? msg : "");
+	vm->npast++;
 }
 
 void
@@ -863,6 +877,8 @@ vm_job_free(struct vm_job *j)
 static void
 hist_begin(struct cld_core *c, struct cld_vm *vm, struct cld_host *h)
 {
+	if (vm->hist.seq > 0)
+		cld_vm_past_add(vm, &vm->hist, vm->reason);
 	if (vm->hist.seq > 0 && vm->hist_dirty) {
 		/* Its last changes are not written yet: keep them for the commit. */
 		struct old_hist *o;
