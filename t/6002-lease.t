@@ -9,7 +9,7 @@ command -v jq >/dev/null || skip_all "jq is not installed (tools/install-deps in
 write_conf <<CONF
 MONITOR_INTERVAL = 0.3
 SCHED = [ INTERVAL = 0.2 ]
-TIMEOUT = [ BOOT = 1, SHUTDOWN = 1 ]
+TIMEOUT = [ BOOT = 1, SHUTDOWN = 4 ]
 VMM_DRIVER = [ NAME = "dummy" ]
 VMM_DRIVER = [ NAME = "hangs", MODULE = "dummy", HANG = "deploy" ]
 VMM_DRIVER = [ NAME = "stubborn", MODULE = "dummy", HANG = "shutdown" ]
@@ -174,14 +174,14 @@ test_expect 'a guest that ignores ACPI is destroyed after the shutdown timeout' 
 	ctl host create node5 --im big --vmm stubborn && wait_host node5 MONITORED &&
 	id=$(ctl vm create --hold small.tmpl) &&
 	ctl vm deploy "$id" node5 && wait_vm "$id" RUNNING &&
-	ctl vm shutdown "$id" && wait_vm "$id" DONE 10 &&
+	ctl vm shutdown "$id" && wait_vm "$id" DONE 20 &&
 	ctl vm log "$id" >log && test_grep log "vmm shutdown"
 '
 
 test_expect 'poweroff pre-empts a shutdown in progress' '
 	id=$(ctl vm create --hold small.tmpl) &&
 	ctl vm deploy "$id" node5 && wait_vm "$id" RUNNING &&
-	ctl vm shutdown "$id" && ctl vm poweroff "$id" && wait_vm "$id" DONE 3 &&
+	ctl vm shutdown "$id" && ctl vm poweroff "$id" && wait_vm "$id" DONE 10 &&
 	ctl vm log "$id" >log && test_grep log "pre-empted"
 '
 
