@@ -469,7 +469,7 @@ mon_run(struct cld_job *jj)
 	/* Parse here, not on the loop. */
 	if (jj->rc == 0 && cld_tmpl_parse(m->report, strlen(m->report),
 	    &m->parsed, jj->op.err) < 0) {
-		cld_err_prefix(jj->op.err, "the report does not parse: ");
+		cld_err_prefix(jj->op.err, "the report does not parse");
 		jj->rc = -1;
 	}
 }

@@ -38,7 +38,7 @@ load_cluster(void *ctx, const struct cld_row *row)
 	cl->id = row->id;
 	cl->name = cld_xstrdup(row->name);
 	if (cld_tmpl_parse(row->body, strlen(row->body), &t, l->err) < 0) {
-		cld_err_prefix(l->err, "cluster %" PRId64 ": ", row->id);
+		cld_err_prefix(l->err, "cluster %" PRId64, row->id);
 		cld_cluster_free(cl);
 		l->failed = 1;
 		return 1;
@@ -67,7 +67,7 @@ load_host(void *ctx, const struct cld_row *row)
 	h->name = cld_xstrdup(row->name);
 	h->cluster_id = row->ref >= 0 ? row->ref : 0;
 	if (cld_tmpl_parse(row->body, strlen(row->body), &t, l->err) < 0) {
-		cld_err_prefix(l->err, "host %" PRId64 ": ", row->id);
+		cld_err_prefix(l->err, "host %" PRId64, row->id);
 		cld_host_free(h);
 		l->failed = 1;
 		return 1;
@@ -104,7 +104,7 @@ load_vm(void *ctx, const struct cld_row *row)
 		return 0;      /* kept in the store, not in memory */
 	vm = cld_vm_from_row(c, row, l->err);
 	if (vm == NULL) {
-		cld_err_prefix(l->err, "VM %" PRId64 ": ", row->id);
+		cld_err_prefix(l->err, "VM %" PRId64, row->id);
 		l->failed = 1;
 		return 1;
 	}

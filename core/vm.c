@@ -469,14 +469,14 @@ cld_vm_create(struct cld_core *c, const char *text, size_t len, int64_t uid,
 	}
 	if ((v = cld_tmpl_get(&vm->tmpl, "REQUIREMENTS")) != NULL) {
 		if ((e = cld_expr_parse(v, err)) == NULL) {
-			cld_err_prefix(err, "REQUIREMENTS: ");
+			cld_err_prefix(err, "REQUIREMENTS");
 			goto fail;
 		}
 		cld_expr_free(e);
 	}
 	if ((v = cld_tmpl_get(&vm->tmpl, "RANK")) != NULL) {
 		if ((e = cld_expr_parse(v, err)) == NULL) {
-			cld_err_prefix(err, "RANK: ");
+			cld_err_prefix(err, "RANK");
 			goto fail;
 		}
 		cld_expr_free(e);
@@ -605,7 +605,7 @@ run_prolog(struct vm_job *j)
 		else
 			rc = tm->clone(op, &j->desc, src, j->host, path, 0);
 		if (rc < 0) {
-			cld_err_prefix(op->err, "disk '%s': ", path);
+			cld_err_prefix(op->err, "disk '%s'", path);
 			return -1;
 		}
 	}

@@ -139,8 +139,7 @@ test_expect 'a failed transfer leaves the VM FAILED with the reason; recover --r
 	id=$(ctl vm create --hold small.tmpl) &&
 	ctl vm deploy "$id" node3 && wait_vm "$id" FAILED &&
 	ctl_json .reason vm show "$id" >reason &&
-	test_grep reason "PROLOG: tm prolog on '"'"'node3'"'"' failed: disk " &&
-	test_grep reason "disk full on the host" &&
+	test_grep reason "PROLOG: tm prolog on '"'"'node3'"'"' failed: disk '"'"'/var/lib/cloudd/datastore/$id/disk.0'"'"': disk full on the host" &&
 	test "$(ctl_json .failed vm show "$id")" = PROLOG &&
 	ctl cluster set rack2 --tm dummy &&
 	ctl vm recover --retry "$id" && wait_vm "$id" RUNNING &&
