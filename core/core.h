@@ -291,6 +291,8 @@ void cld_vm_sched_add(struct cld_core *c, struct cld_vm *vm);
 void cld_vm_host_lost(struct cld_core *c, struct cld_host *h);
 void cld_vm_seen(struct cld_core *c, struct cld_vm *vm, const struct cld_attr *report_vm);
 void cld_vm_poll(struct cld_core *c, struct cld_vm *vm);
+void cld_vm_poll_many(struct cld_core *c, struct cld_host *h,
+    struct cld_vm **vms, size_t n);
 char *cld_vm_log_path(struct cld_core *c, int64_t id);
 
 /* host.c */

@@ -569,15 +569,28 @@ mon_done(struct cld_core *c, struct cld_job *jj)
 				log_info("host '%s' is back", h->name);
 			h->state = CLD_HOST_MONITORED;
 		}
-		/* VMs the report did not mention: ask their vmm driver. */
-		for (struct cld_vm *vm = h->vms; vm != NULL; vm = vm->hnext) {
-			size_t i = (size_t)vm->id;
+		/* VMs the report did not mention: ask their vmm driver, at once. */
+		{
+			struct cld_vm **todo = NULL;
+			size_t ntodo = 0, cap = 0;
 
-			if (vm->job != NULL || (i < nseen && seen[i]))
-				continue;
-			if (vm->state == CLD_VM_RUNNING ||
-			    vm->state == CLD_VM_UNKNOWN)
-				cld_vm_poll(c, vm);
+			for (struct cld_vm *vm = h->vms; vm != NULL;
+			    vm = vm->hnext) {
+				size_t i = (size_t)vm->id;
+
+				if (vm->job != NULL || (i < nseen && seen[i]) ||
+				    (vm->state != CLD_VM_RUNNING &&
+				    vm->state != CLD_VM_UNKNOWN))
+					continue;
+				if (ntodo == cap) {
+					cap = cap ? cap * 2 : 16;
+					todo = cld_xrealloc(todo,
+					    cap * sizeof(*todo));
+				}
+				todo[ntodo++] = vm;
+			}
+			cld_vm_poll_many(c, h, todo, ntodo);
+			free(todo);
 		}
 		free(seen);
 	}

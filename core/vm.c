@@ -1549,14 +1549,27 @@ cld_vm_seen(struct cld_core *c, struct cld_vm *vm, const struct cld_attr *v)
 	cld_vm_json_invalidate(vm);
 }
 
-struct poll_job {
-	struct cld_job j;
+/*
+ * Polls go through the vmm driver for the VMs a host's report did not
+ * list: one job per host and round, whatever the number of VMs, so that
+ * polling 100,000 VMs costs 1,000 jobs on 1,000 hosts, not 100,000.
+ */
+struct poll_item {
 	int64_t vm_id;
 	struct cld_vm_desc desc;
-	char *name, *host, *domid, *dir;
+	char *name, *domid, *dir;
 	struct cld_tmpl tmpl;
-	struct cld_driver_inst *vmm;
 	struct cld_vm_poll out;
+	int rc;
+	char *error;                /* when rc < 0 */
+};
+
+struct poll_job {
+	struct cld_job j;
+	char *host;
+	struct cld_driver_inst *vmm;
+	size_t n;
+	struct poll_item *items;
 };
 
 static void
@@ -1564,91 +1577,149 @@ poll_run(struct cld_job *jj)
 {
 	struct poll_job *p = (struct poll_job *)jj;
 
-	p->out.size = sizeof(p->out);
-	jj->rc = cld_inst_vmm(p->vmm)->poll(&jj->op, &p->desc, 0, &p->out);
+	for (size_t i = 0; i < p->n; i++) {
+		struct poll_item *it = &p->items[i];
+
+		if (cld_services.cancelled(&jj->op)) {
+			it->rc = -1;
+			it->error = cld_xstrdup("cancelled");
+			continue;
+		}
+		cld_err_clear(jj->op.err);
+		it->out.size = sizeof(it->out);
+		it->rc = cld_inst_vmm(p->vmm)->poll(&jj->op, &it->desc, 0,
+		    &it->out);
+		if (it->rc < 0)
+			it->error = cld_xstrdup(jj->op.err->msg);
+	}
+	jj->rc = 0;
+}
+
+/* What one poll said about VM. */
+static void
+poll_apply(struct cld_core *c, struct cld_vm *vm, const struct poll_item *it)
+{
+	if (vm->job != NULL ||
+	    (vm->state != CLD_VM_RUNNING && vm->state != CLD_VM_UNKNOWN))
+		return;
+	if (it->rc < 0) {
+		if (vm->state == CLD_VM_RUNNING) {
+			set_reason(vm, "poll failed: %s", it->error);
+			set_state(c, vm, CLD_VM_UNKNOWN);
+		}
+	} else if (it->out.state == CLD_POLL_MISSING ||
+	    it->out.state == CLD_POLL_SHUTOFF) {
+		set_reason(vm, "the VM is no longer running on '%s' (%s): it was powered off outside cloudd",
+		    vm->host ? vm->host->name : "-",
+		    it->out.state == CLD_POLL_MISSING ?
+		    "unknown to the hypervisor" : "shut off");
+		set_str(&vm->domid, NULL);
+		set_state(c, vm, CLD_VM_POWEROFF);
+	} else if (it->out.state == CLD_POLL_CRASHED ||
+	    it->out.state == CLD_POLL_UNKNOWN) {
+		set_reason(vm, "the hypervisor reports the VM %s",
+		    it->out.state == CLD_POLL_CRASHED ? "crashed" :
+		    "in an unknown state");
+		set_state(c, vm, CLD_VM_UNKNOWN);
+	} else {
+		vm->ucpu = it->out.cpu;
+		vm->umem = it->out.memory_kb;
+		vm->netrx = it->out.netrx;
+		vm->nettx = it->out.nettx;
+		if (vm->state == CLD_VM_UNKNOWN) {
+			set_reason(vm, NULL);
+			set_state(c, vm, CLD_VM_RUNNING);
+		}
+		cld_vm_json_invalidate(vm);
+	}
 }
 
 static void
 poll_done(struct cld_core *c, struct cld_job *jj)
 {
 	struct poll_job *p = (struct poll_job *)jj;
-	struct cld_vm *vm = cld_vm_find(c, p->vm_id);
 
-	if (vm != NULL)
-		vm->polling = 0;
-	if (vm != NULL && !jj->timed_out && vm->job == NULL &&
-	    (vm->state == CLD_VM_RUNNING || vm->state == CLD_VM_UNKNOWN)) {
-		if (jj->rc < 0) {
-			if (vm->state == CLD_VM_RUNNING) {
-				set_reason(vm, "poll failed: %s", jj->err.msg);
-				set_state(c, vm, CLD_VM_UNKNOWN);
-			}
-		} else if (p->out.state == CLD_POLL_MISSING ||
-		    p->out.state == CLD_POLL_SHUTOFF) {
-			set_reason(vm, "the VM is no longer running on '%s' (%s): it was powered off outside cloudd",
-			    vm->host ? vm->host->name : "-",
-			    p->out.state == CLD_POLL_MISSING ? "unknown to the hypervisor" : "shut off");
-			set_str(&vm->domid, NULL);
-			set_state(c, vm, CLD_VM_POWEROFF);
-		} else if (p->out.state == CLD_POLL_CRASHED ||
-		    p->out.state == CLD_POLL_UNKNOWN) {
-			set_reason(vm, "the hypervisor reports the VM %s",
-			    p->out.state == CLD_POLL_CRASHED ? "crashed" : "in an unknown state");
-			set_state(c, vm, CLD_VM_UNKNOWN);
-		} else {
-			vm->ucpu = p->out.cpu;
-			vm->umem = p->out.memory_kb;
-			vm->netrx = p->out.netrx;
-			vm->nettx = p->out.nettx;
-			if (vm->state == CLD_VM_UNKNOWN) {
-				set_reason(vm, NULL);
-				set_state(c, vm, CLD_VM_RUNNING);
-			}
-			cld_vm_json_invalidate(vm);
+	for (size_t i = 0; i < p->n; i++) {
+		struct poll_item *it = &p->items[i];
+		struct cld_vm *vm = cld_vm_find(c, it->vm_id);
+
+		if (vm != NULL) {
+			vm->polling = 0;
+			if (!jj->timed_out)
+				poll_apply(c, vm, it);
+			if (vm->state == CLD_VM_DONE)
+				cld_vm_touch(c, vm);   /* so the commit frees it */
 		}
+		cld_tmpl_release(&it->tmpl);
+		free(it->name);
+		free(it->domid);
+		free(it->dir);
+		free(it->error);
 	}
 	cld_op_ctl_release(&jj->ctl);
-	cld_tmpl_release(&p->tmpl);
-	free(p->name);
+	free(p->items);
 	free(p->host);
-	free(p->domid);
-	free(p->dir);
 	free(p);
 }
 
-/* Ask the VM's vmm driver about it. */
+/* Ask the vmm driver of host H about the N VMs of VMS (all on H). */
 void
-cld_vm_poll(struct cld_core *c, struct cld_vm *vm)
+cld_vm_poll_many(struct cld_core *c, struct cld_host *h, struct cld_vm **vms,
+    size_t n)
 {
 	struct poll_job *p;
+	size_t k = 0;
 
-	if (vm->polling || vm->host == NULL || vm->host->vmmd == NULL)
+	if (h->vmmd == NULL || n == 0)
 		return;
 	p = cld_xcalloc(1, sizeof(*p));
-	p->vm_id = vm->id;
-	p->name = cld_xasprintf("cld-%" PRId64, vm->id);
-	p->host = cld_xstrdup(vm->host->name);
-	p->domid = vm->domid ? cld_xstrdup(vm->domid) : NULL;
-	p->dir = cld_xasprintf("%s/%" PRId64, c->datastore, vm->id);
-	p->vmm = vm->host->vmmd;
-	cld_tmpl_copy(&p->tmpl, &vm->tmpl);
-	p->desc.size = sizeof(p->desc);
-	p->desc.id = vm->id;
-	p->desc.name = p->name;
-	p->desc.host = p->host;
-	p->desc.domid = p->domid;
-	p->desc.dir = p->dir;
-	p->desc.cpu = vm->cpu;
-	p->desc.vcpu = vm->vcpu;
-	p->desc.memory_mb = vm->memory_mb;
-	p->desc.tmpl = &p->tmpl;
+	p->host = cld_xstrdup(h->name);
+	p->vmm = h->vmmd;
+	p->items = cld_xcalloc(n, sizeof(*p->items));
+	for (size_t i = 0; i < n; i++) {
+		struct cld_vm *vm = vms[i];
+		struct poll_item *it = &p->items[k];
+
+		if (vm->polling || vm->host != h)
+			continue;
+		k++;
+		it->vm_id = vm->id;
+		it->name = cld_xasprintf("cld-%" PRId64, vm->id);
+		it->domid = vm->domid ? cld_xstrdup(vm->domid) : NULL;
+		it->dir = cld_xasprintf("%s/%" PRId64, c->datastore, vm->id);
+		cld_tmpl_copy(&it->tmpl, &vm->tmpl);
+		it->desc.size = sizeof(it->desc);
+		it->desc.id = vm->id;
+		it->desc.name = it->name;
+		it->desc.host = p->host;
+		it->desc.domid = it->domid;
+		it->desc.dir = it->dir;
+		it->desc.cpu = vm->cpu;
+		it->desc.vcpu = vm->vcpu;
+		it->desc.memory_mb = vm->memory_mb;
+		it->desc.tmpl = &it->tmpl;
+		vm->polling = 1;
+	}
+	p->n = k;
+	if (k == 0) {
+		free(p->items);
+		free(p->host);
+		free(p);
+		return;
+	}
 	p->j.run = poll_run;
 	p->j.done = poll_done;
 	cld_op_setup(&p->j.op, &p->vmm->drv, &p->j.ctl, &p->j.err,
 	    c->conf->timeout_ms[CLD_TO_MONITOR]);
 	p->j.deadline_ms = p->j.op.deadline_ms;
-	vm->polling = 1;
 	cld_core_submit(c, &p->j);
+}
+
+void
+cld_vm_poll(struct cld_core *c, struct cld_vm *vm)
+{
+	if (vm->host != NULL)
+		cld_vm_poll_many(c, vm->host, &vm, 1);
 }
 
 /* ------------------------------------------------------- persistence */
