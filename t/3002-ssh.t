@@ -119,4 +119,10 @@ test_expect 'back when its sshd is: a new master' '
 	test "$(ssh_run node1 hostname)" = node1 &&
 	ssh -F "$TB_SSH_CONFIG" -o ControlPath="$CTL/%C" -O check node1
 '
+printf "%s\n" "VMM_DRIVER = [ NAME = dummy ]" "IM_DRIVER = [ NAME = dummy ]" \
+    "TM_DRIVER = [ NAME = dummy ]" "NET_DRIVER = [ NAME = dummy ]" | write_conf
+cloudd_start || exit 1
+test_expect 'cloudd makes its default control directory, beside LISTEN, private' '
+	test "$(stat -c %a "$TEST_DIR/cloudd-ssh")" = 700
+'
 test_done
