@@ -8,6 +8,7 @@
 
 #include "conf.h"
 #include "loader.h"
+#include "services.h"
 #include "template.h"
 #include "util.h"
 
@@ -392,10 +393,11 @@ cld_conf_load(const char *path, struct cld_conf *c, struct cld_err *err)
 
 	c->ssh_command = "ssh";
 	c->ssh_connect_timeout = 10;
+	c->ssh_control_persist = 300;
 	a = cld_tmpl_next_vector(&c->tmpl, "SSH", NULL);
 	if (a != NULL) {
 		static const char *const ssh_keys[] = { "COMMAND", "CONFIG",
-			"CONNECT_TIMEOUT", NULL };
+			"CONNECT_TIMEOUT", "CONTROL_PATH", "CONTROL_PERSIST", NULL };
 		int64_t t;
 
 		if (check_vector(c, err, a, ssh_keys) < 0)
@@ -414,6 +416,34 @@ cld_conf_load(const char *path, struct cld_conf *c, struct cld_err *err)
 			}
 			c->ssh_connect_timeout = (int)t;
 		}
+		if ((v = cld_vector_get(a, "CONTROL_PERSIST")) != NULL) {
+			if (cld_parse_i64(v, &t) < 0 || t < 0 || t > 86400) {
+				snprintf(msg, sizeof(msg),
+				    "SSH: CONTROL_PERSIST '%s' is not a number of seconds from 0 to 86400",
+				    v);
+				conf_error(c, err, a, msg);
+				goto cleanup;
+			}
+			c->ssh_control_persist = (int)t;
+		}
+		if ((v = cld_vector_get(a, "CONTROL_PATH")) != NULL) {
+			c->ssh_control_dir = resolve(dir, v);
+			if (strlen(c->ssh_control_dir) > CLD_SSH_CONTROL_DIR_MAX) {
+				snprintf(msg, sizeof(msg),
+				    "SSH: CONTROL_PATH '%.200s' is longer than %d characters (a socket's path is limited)",
+				    c->ssh_control_dir, CLD_SSH_CONTROL_DIR_MAX);
+				conf_error(c, err, a, msg);
+				goto cleanup;
+			}
+		}
+	}
+	if (c->ssh_control_dir == NULL) {
+		/* Beside the API's socket: the daemon's own run-time directory. */
+		char *l = cld_xstrdup(c->listen);
+
+		c->ssh_control_dir = cld_xasprintf("%s/cloudd-ssh", dirname(l));
+		c->ssh_control_dir_default = 1;
+		free(l);
 	}
 	if (load_daemon(c, dir, err) < 0 || load_drivers(c, err) < 0)
 		goto cleanup;
@@ -437,6 +467,7 @@ cld_conf_release(struct cld_conf *c)
 	free(c->database);
 	free(c->listen);
 	free(c->ssh_config);
+	free(c->ssh_control_dir);
 	free(c->pidfile);
 	free(c->log_dir);
 	free(c->vm_dir);

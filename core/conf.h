@@ -25,9 +25,12 @@ struct cld_conf {
 	char *listen;                 /* LISTEN: the API's Unix socket, absolute */
 	int log_syslog;               /* LOG = syslog */
 	int log_level;                /* LOG_LEVEL as enum cld_log_level */
-	const char *ssh_command;      /* SSH = [ COMMAND, CONFIG, CONNECT_TIMEOUT ] */
-	char *ssh_config;
+	const char *ssh_command;      /* SSH = [ COMMAND, CONFIG, CONNECT_TIMEOUT, */
+	char *ssh_config;             /*   CONTROL_PATH, CONTROL_PERSIST ] */
 	int ssh_connect_timeout;
+	char *ssh_control_dir;        /* absolute; default: LISTEN's directory/cloudd-ssh */
+	int ssh_control_dir_default;  /* not set in the file */
+	int ssh_control_persist;      /* seconds, 0: no connection reuse */
 	struct cld_driver_decl *drivers;
 	size_t ndrivers;
 

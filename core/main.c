@@ -247,7 +247,9 @@ run_daemon(struct cld_conf *conf, struct cld_loader *l, int foreground)
 	c.datastore = cld_xstrdup(conf->datastore);
 	c.vm_dir = cld_xstrdup(conf->vm_dir);
 	c.log_dir = cld_xstrdup(conf->log_dir);
-	if (mkdirs(conf->log_dir, &err) < 0 || mkdirs(conf->vm_dir, &err) < 0) {
+	if (mkdirs(conf->log_dir, &err) < 0 || mkdirs(conf->vm_dir, &err) < 0 ||
+	    (conf->ssh_control_persist > 0 &&
+	    cld_ssh_control_dir_make(conf->ssh_control_dir, &err) < 0)) {
 		cld_log(CLD_LOG_ERR, "%s", err.msg);
 		goto cleanup;
 	}
@@ -382,6 +384,15 @@ main(int argc, char **argv)
 	ssh.command = conf.ssh_command;
 	ssh.config = conf.ssh_config;
 	ssh.connect_timeout = conf.ssh_connect_timeout;
+	if (conf.ssh_control_persist > 0 &&
+	    strlen(conf.ssh_control_dir) > CLD_SSH_CONTROL_DIR_MAX) {
+		/* Only the default can be too long: the file's is refused. */
+		log_warnx("ssh connection reuse is off: '%s' is longer than %d characters; set SSH = [ CONTROL_PATH = ... ]",
+		    conf.ssh_control_dir, CLD_SSH_CONTROL_DIR_MAX);
+		conf.ssh_control_persist = 0;
+	}
+	ssh.control_dir = conf.ssh_control_dir;
+	ssh.control_persist = conf.ssh_control_persist;
 	cld_services_set_ssh(&ssh);
 
 	l = cld_loader_new((const char *const *)conf.driver_path, &err);

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -27,13 +28,63 @@ extern char **environ;
 /* Output kept from one program, each stream: beyond this it is cut. */
 #define RUN_OUTPUT_MAX (64u << 20)
 
-static const struct cld_ssh_conf ssh_defaults = { "ssh", NULL, 10 };
+static const struct cld_ssh_conf ssh_defaults = { "ssh", NULL, 10, NULL, 0 };
 static const struct cld_ssh_conf *ssh_conf = &ssh_defaults;
 
 void
 cld_services_set_ssh(const struct cld_ssh_conf *conf)
 {
 	ssh_conf = conf != NULL ? conf : &ssh_defaults;
+}
+
+int
+cld_ssh_control_dir_make(const char *dir, struct cld_err *err)
+{
+	struct stat st;
+
+	if (dir == NULL || dir[0] != '/') {
+		cld_err_set(err, CLD_EINVAL,
+		    "ssh control directory '%s' is not an absolute path",
+		    dir ? dir : "");
+		return -1;
+	}
+	if (strlen(dir) > CLD_SSH_CONTROL_DIR_MAX) {
+		cld_err_set(err, CLD_EINVAL,
+		    "ssh control directory '%s' is longer than %d characters",
+		    dir, CLD_SSH_CONTROL_DIR_MAX);
+		return -1;
+	}
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+		cld_err_sys(err, CLD_EIO, errno,
+		    "cannot make ssh control directory '%s': %s", dir,
+		    strerror(errno));
+		return -1;
+	}
+	if (lstat(dir, &st) < 0) {
+		cld_err_sys(err, CLD_EIO, errno,
+		    "cannot use ssh control directory '%s': %s", dir,
+		    strerror(errno));
+		return -1;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		cld_err_set(err, CLD_EINVAL,
+		    "ssh control directory '%s' is not a directory", dir);
+		return -1;
+	}
+	/* Whoever can reach the sockets can run commands on every host. */
+	if (st.st_uid != geteuid()) {
+		cld_err_set(err, CLD_EINVAL,
+		    "ssh control directory '%s' is owned by uid %ld, not by us (%ld)",
+		    dir, (long)st.st_uid, (long)geteuid());
+		return -1;
+	}
+	if ((st.st_mode & 077) != 0 && chmod(dir, 0700) < 0) {
+		cld_err_sys(err, CLD_EIO, errno,
+		    "cannot make ssh control directory '%s' private: %s", dir,
+		    strerror(errno));
+		return -1;
+	}
+	return 0;
 }
 
 static CLD_PRINTF(3, 4) void
@@ -451,15 +502,23 @@ cleanup:
 	return rc;
 }
 
+/*
+ * ssh in batch mode, the remote command one string made by cld_shell_quote.
+ * With connection reuse on, the first call to a host leaves a master
+ * connection behind (ControlPersist: it detaches into a session of its own,
+ * out of reach of svc_run's process-group kill) and later calls go through
+ * its socket; ServerAliveInterval makes a master on a dead connection give
+ * up instead of holding every later call until its deadline.
+ */
 static int
 svc_ssh(struct cld_op *op, const char *host, struct cld_run *r)
 {
-	const char *argv[16];
-	char timeout[64];
+	const char *argv[24];
+	char timeout[64], alive[64], persist[64], path[4200];
 	char *remote = NULL;
 	const char *const *orig = r->argv;
 	size_t n = 0;
-	int rc = -1;
+	int rc = -1, ct;
 
 	if (!cld_host_name_valid(host)) {
 		cld_err_set(op->err, CLD_EINVAL, "invalid host name '%s'",
@@ -475,8 +534,8 @@ svc_ssh(struct cld_op *op, const char *host, struct cld_run *r)
 		cld_err_set(op->err, CLD_EIO, "out of memory");
 		return -1;
 	}
-	snprintf(timeout, sizeof(timeout), "ConnectTimeout=%d",
-	    ssh_conf->connect_timeout > 0 ? ssh_conf->connect_timeout : 10);
+	ct = ssh_conf->connect_timeout > 0 ? ssh_conf->connect_timeout : 10;
+	snprintf(timeout, sizeof(timeout), "ConnectTimeout=%d", ct);
 	argv[n++] = ssh_conf->command ? ssh_conf->command : "ssh";
 	if (ssh_conf->config != NULL) {
 		argv[n++] = "-F";
@@ -486,6 +545,25 @@ svc_ssh(struct cld_op *op, const char *host, struct cld_run *r)
 	argv[n++] = "BatchMode=yes";
 	argv[n++] = "-o";
 	argv[n++] = timeout;
+	if (ssh_conf->control_dir != NULL && ssh_conf->control_persist > 0 &&
+	    (size_t)snprintf(path, sizeof(path), "ControlPath=%s/%%C",
+	    ssh_conf->control_dir) < sizeof(path)) {
+		snprintf(persist, sizeof(persist), "ControlPersist=%d",
+		    ssh_conf->control_persist);
+		snprintf(alive, sizeof(alive), "ServerAliveInterval=%d", ct);
+		argv[n++] = "-o";
+		argv[n++] = "ControlMaster=auto";
+		argv[n++] = "-o";
+		argv[n++] = path;
+		argv[n++] = "-o";
+		argv[n++] = persist;
+		argv[n++] = "-o";
+		argv[n++] = alive;
+	} else {
+		/* Off means off, whatever the ssh_config says. */
+		argv[n++] = "-o";
+		argv[n++] = "ControlPath=none";
+	}
 	argv[n++] = "--";
 	argv[n++] = host;
 	argv[n++] = remote;

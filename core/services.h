@@ -24,13 +24,34 @@ struct cld_ssh_conf {
 	const char *command;         /* the ssh program; default "ssh" */
 	const char *config;          /* an ssh_config file (-F), or NULL */
 	int connect_timeout;         /* seconds; default 10 */
+	/*
+	 * Connection reuse (OpenSSH ControlMaster): the private directory of
+	 * the control sockets, and how long an idle master connection stays.
+	 * NULL or 0: every call opens its own connection.
+	 */
+	const char *control_dir;
+	int control_persist;         /* seconds */
 };
+
+/*
+ * The longest control directory: a socket path is at most 107 bytes, and
+ * ssh adds "/" and %C (40) and, while it binds, a 17-byte suffix.
+ */
+#define CLD_SSH_CONTROL_DIR_MAX 49
 
 /* The one table given to every driver instance.  Valid for the process's life. */
 extern const struct cld_services cld_services;
 
 /* Set how svc->ssh runs ssh.  Main thread, before drivers run.  Copies nothing: CONF must stay valid. */
 void cld_services_set_ssh(const struct cld_ssh_conf *conf);
+
+/*
+ * Make DIR the private directory of ssh's control sockets: created with
+ * mode 0700 if missing (its parent must exist), made 0700 if it is ours,
+ * refused if it is not a directory, is owned by another user or is longer
+ * than CLD_SSH_CONTROL_DIR_MAX.  Returns 0, or -1 with ERR.  Blocks briefly.
+ */
+int cld_ssh_control_dir_make(const char *dir, struct cld_err *err);
 
 /*
  * Make OP ready to run on DRV with TIMEOUT_MS from now (<= 0: no deadline),

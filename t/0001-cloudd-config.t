@@ -32,6 +32,15 @@ test_expect 'a bad value says what is allowed' '
 	test_grep err "line 1, column 1: DB_SYNC: '"'"'sometimes'"'"' is not one of normal, full"
 '
 
+test_expect 'SSH: a bad CONTROL_PERSIST or a CONTROL_PATH too long for a socket is refused' '
+	printf "SSH = [ CONTROL_PERSIST = soon ]\n" >"$TEST_DIR/persist.conf" &&
+	! run "$CLOUDD" -n -f "$TEST_DIR/persist.conf" 2>err &&
+	test_grep err "SSH: CONTROL_PERSIST '"'"'soon'"'"' is not a number of seconds from 0 to 86400" &&
+	printf "SSH = [ CONTROL_PATH = \"/%060d\" ]\n" 0 >"$TEST_DIR/ctlpath.conf" &&
+	! run "$CLOUDD" -n -f "$TEST_DIR/ctlpath.conf" 2>err &&
+	test_grep err "is longer than 49 characters"
+'
+
 test_expect 'a setting given twice is refused' '
 	printf "LISTEN = a\nLISTEN = b\n" >"$TEST_DIR/twice.conf" &&
 	! run "$CLOUDD" -n -f "$TEST_DIR/twice.conf" 2>err &&

@@ -202,7 +202,7 @@ main(void)
 	{
 		char *fake = cld_xasprintf("%s/fake-ssh", dir);
 		FILE *f = fopen(fake, "w");
-		struct cld_ssh_conf sc = { fake, NULL, 7 };
+		struct cld_ssh_conf sc = { fake, NULL, 7, NULL, 0 };
 		const char *words[] = { "printf", "<%s>", "it's $(x)", "a b", NULL };
 
 		fputs("#!/bin/sh\n"
@@ -223,11 +223,45 @@ main(void)
 			char *argvfile = cld_xasprintf("%s/argv", dir);
 			char *got = cld_read_file(argvfile, NULL, &err);
 
-			is_str(got, "-o BatchMode=yes -o ConnectTimeout=7 -- node1 printf '<%s>' 'it'\\''s $(x)' 'a b'\n",
-			    "ssh gets batch mode, the timeout, '--' and the host before the command");
+			is_str(got, "-o BatchMode=yes -o ConnectTimeout=7 -o ControlPath=none -- node1 printf '<%s>' 'it'\\''s $(x)' 'a b'\n",
+			    "ssh gets batch mode, the timeout, no reuse, '--' and the host before the command");
 			free(got);
 			unlink(argvfile);
 			free(argvfile);
+		}
+		{
+			struct cld_ssh_conf reuse = { fake, "/etc/cfg", 7, "/run/ctl", 30 };
+			char *argvfile = cld_xasprintf("%s/argv", dir);
+			char *got;
+
+			cld_services_set_ssh(&reuse);
+			cld_op_setup(&op, &inst.drv, &ctl, &err, 5000);
+			memset(&r, 0, sizeof(r));
+			r.argv = words;
+			ok(cld_services.ssh(&op, "node1", &r) == 0, "ssh with reuse runs");
+			done(&r, &ctl);
+			got = cld_read_file(argvfile, NULL, &err);
+			is_str(got, "-F /etc/cfg -o BatchMode=yes -o ConnectTimeout=7 -o ControlMaster=auto -o ControlPath=/run/ctl/%C -o ControlPersist=30 -o ServerAliveInterval=7 -- node1 printf '<%s>' 'it'\\''s $(x)' 'a b'\n",
+			    "with reuse: ControlMaster, a socket per host in the directory, persist, keep-alives");
+			free(got);
+			unlink(argvfile);
+			free(argvfile);
+			cld_services_set_ssh(&sc);
+		}
+		ok(cld_ssh_control_dir_make("relative", &err) < 0, "a relative control directory is refused");
+		ok(cld_ssh_control_dir_make("/tmp/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", &err) < 0 &&
+		    strstr(err.msg, "longer than 49") != NULL, "a control directory too long for a socket is refused: %s", err.msg);
+		{
+			char *cd = cld_xasprintf("%s/ctl", dir);
+			struct stat st;
+
+			ok(cld_ssh_control_dir_make(cd, &err) == 0 && stat(cd, &st) == 0 &&
+			    (st.st_mode & 0777) == 0700, "the control directory is made private (0700)");
+			chmod(cd, 0755);
+			ok(cld_ssh_control_dir_make(cd, &err) == 0 && stat(cd, &st) == 0 &&
+			    (st.st_mode & 0777) == 0700, "an existing one of ours is made private again");
+			rmdir(cd);
+			free(cd);
 		}
 		cld_op_setup(&op, &inst.drv, &ctl, &err, 5000);
 		memset(&r, 0, sizeof(r));
