@@ -9,10 +9,11 @@ command -v jq >/dev/null || skip_all "jq is not installed (tools/install-deps in
 write_conf <<CONF
 MONITOR_INTERVAL = 0.3
 SCHED = [ INTERVAL = 0.2 ]
-TIMEOUT = [ BOOT = 1, SHUTDOWN = 4 ]
+TIMEOUT = [ BOOT = 1, SHUTDOWN = 60 ]
 VMM_DRIVER = [ NAME = "dummy" ]
 VMM_DRIVER = [ NAME = "hangs", MODULE = "dummy", HANG = "deploy" ]
-VMM_DRIVER = [ NAME = "stubborn", MODULE = "dummy", HANG = "shutdown" ]
+VMM_DRIVER = [ NAME = "stubborn", MODULE = "dummy", SHUTDOWN_FAIL = "the guest ignored ACPI" ]
+VMM_DRIVER = [ NAME = "slowshut", MODULE = "dummy", HANG = "shutdown" ]
 IM_DRIVER = [ NAME = "small", MODULE = "dummy", TOTALCPU = 200, TOTALMEMORY = 2097152, USEDCPU = 50, USEDMEMORY = 524288 ]
 IM_DRIVER = [ NAME = "big", MODULE = "dummy", TOTALCPU = 800, TOTALMEMORY = 8388608 ]
 IM_DRIVER = [ NAME = "down", MODULE = "dummy", MONITOR_FAIL = "no route to host" ]
@@ -169,17 +170,20 @@ test_expect 'a hung deploy fails at its deadline, named in the reason' '
 	ctl vm recover --delete "$id" && wait_vm "$id" DONE
 '
 
-test_expect 'a guest that ignores ACPI is destroyed after the shutdown timeout' '
+test_expect 'a guest that ignores ACPI is destroyed: the lease still ends' '
 	ctl host create node5 --im big --vmm stubborn && wait_host node5 MONITORED &&
 	id=$(ctl vm create --hold small.tmpl) &&
 	ctl vm deploy "$id" node5 && wait_vm "$id" RUNNING &&
 	ctl vm shutdown "$id" && wait_vm "$id" DONE 20 &&
-	ctl vm log "$id" >log && test_grep log "vmm shutdown"
+	ctl vm log "$id" >log &&
+	test_grep log "shutdown did not complete (the guest ignored ACPI): destroying" &&
+	test_grep log "vmm destroy"
 '
 
 test_expect 'poweroff pre-empts a shutdown in progress' '
+	ctl host create node7 --im big --vmm slowshut && wait_host node7 MONITORED &&
 	id=$(ctl vm create --hold small.tmpl) &&
-	ctl vm deploy "$id" node5 && wait_vm "$id" RUNNING &&
+	ctl vm deploy "$id" node7 && wait_vm "$id" RUNNING &&
 	ctl vm shutdown "$id" && ctl vm poweroff "$id" && wait_vm "$id" DONE 10 &&
 	ctl vm log "$id" >log && test_grep log "pre-empted"
 '
@@ -200,7 +204,7 @@ test_expect 'a host with VMs cannot be deleted; an idle one can' '
 
 test_expect 'disable keeps VMs off a host; enable lets them back' '
 	ctl host disable node1 && ctl host disable node2 && ctl host disable node3 &&
-	ctl host disable node4 && ctl host disable node5 &&
+	ctl host disable node4 && ctl host disable node5 && ctl host disable node7 &&
 	id=$(ctl vm create small.tmpl) && sleep 0.5 &&
 	test "$(ctl_json .state vm show "$id")" = PENDING &&
 	ctl_json .reason vm show "$id" | grep "no enabled host" &&
