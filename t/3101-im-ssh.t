@@ -64,7 +64,8 @@ test_expect 'init refuses relative paths and a probe without a version, naming t
 	echo "IM_DRIVER = [ NAME = \"rdir\", MODULE = \"ssh\", PROBE = \"$PROBE\", REMOTE_DIR = \"tmp\" ]" >>bad.conf &&
 	echo "IM_DRIVER = [ NAME = \"nover\", MODULE = \"ssh\", PROBE = \"/dev/null\" ]" >>bad.conf &&
 	echo "IM_DRIVER = [ NAME = \"noprobe\", MODULE = \"ssh\", PROBE = \"$TEST_DIR/none.sh\" ]" >>bad.conf &&
-	! run "$CLOUDD" -n -f bad.conf >out 2>&1 &&
+	{ run "$CLOUDD" -n -f bad.conf >out 2>&1; test $? = 1; } &&
+	test_grep out "4 of 8 drivers refused" &&
 	test_grep out "PROBE_ROOT: '"'"'var/x'"'"' is not an absolute path" &&
 	test_grep out "REMOTE_DIR: '"'"'tmp'"'"' is not an absolute path" &&
 	test_grep out "PROBE: probe '"'"'/dev/null'"'"' has no PROBE_VERSION=V line" &&
@@ -104,6 +105,11 @@ test_expect 'the probe was copied to each host on first contact, once' '
 	test "$(grep -c "copying probe version 1 to" cloudd.log)" = 4 &&
 	test_grep cloudd.log "copying probe version 1 to '"'"'node1'"'"':$RPROBE (it has none)"
 '
+
+# How late a state may be seen: wait_host polls through cloudctl, which
+# "make check-valgrind" runs under valgrind too (about a second a call).
+slack=1000
+[ -z "${CLD_VALGRIND:-}" ] || slack=3000
 
 # The "monitored" time of HOST.
 mon() {
@@ -156,7 +162,7 @@ test_expect 'a dead host (sshd killed) is in ERROR within two intervals, naming 
 	tb_kill_sshd node2 && t0=$(date +%s%N) &&
 	wait_host node2 ERROR 10 &&
 	ms=$(( ($(date +%s%N) - t0) / 1000000 )) && echo "# ERROR after $ms ms" &&
-	test $ms -le 2500 &&
+	test $ms -le $((2000 + slack)) &&
 	ctl_json .error host show node2 >err && cat err &&
 	test_grep err "cannot reach '"'"'node2'"'"' over ssh" &&
 	test_grep err "Connection refused" &&
@@ -169,11 +175,11 @@ test_expect 'it is MONITORED again once its sshd is back' '
 '
 
 test_expect 'a hung host (sshd stopped) is in ERROR at the MONITOR timeout and holds up no one' '
-	tb_stop_sshd node4 && t0=$(date +%s%N) &&
 	m1=$(mon node1) && m3=$(mon node3) &&
+	tb_stop_sshd node4 && t0=$(date +%s%N) &&
 	wait_host node4 ERROR 10 &&
 	ms=$(( ($(date +%s%N) - t0) / 1000000 )) && echo "# ERROR after $ms ms" &&
-	test $ms -ge 3000 && test $ms -le 6500 &&
+	test $ms -ge 3000 && test $ms -le $((5500 + slack)) &&
 	test_grep cloudd.log "host '"'"'node4'"'"': monitoring failed: no answer within 4 s" &&
 	sleep 3 &&
 	test "$(mon node1)" -ge $((m1 + 4)) && test "$(mon node3)" -ge $((m3 + 4)) &&

@@ -310,7 +310,12 @@ im_ssh_fail(struct cld_op *op, const char *host, const char *what,
 		return;
 	}
 	im_ssh_last_line(r->errout, line, sizeof(line));
-	snprintf(why, sizeof(why), "%s", line[0] != '\0' ? line : op->err->msg);
+	if (line[0] != '\0')
+		snprintf(why, sizeof(why), "%s", line);
+	else if (r->status == 255)
+		snprintf(why, sizeof(why), "ssh exited with status 255 and said nothing");
+	else
+		snprintf(why, sizeof(why), "%s", op->err->msg);
 	if (r->status == 255 || r->status == -1)
 		cld_err_set(op->err, CLD_EDRIVER,
 		    "cannot reach '%s' over ssh: %s", host, why);
@@ -349,13 +354,29 @@ im_ssh_probe(struct cld_op *op, struct im_ssh *is, const char *host,
 	const char *argv[] = { "sh", "-c", im_ssh_run_script, "sh",
 		is->remote_path, is->root, NULL };
 
-	memset(r, 0, sizeof(*r));
-	r->argv = argv;
-	if (op->drv->svc->ssh(op, host, r) == -1) {
-		im_ssh_fail(op, host, "the probe", r);
-		return -1;
+	const struct cld_services *svc = op->drv->svc;
+	int tries = 0;
+
+	for (;;) {
+		memset(r, 0, sizeof(*r));
+		r->argv = argv;
+		if (svc->ssh(op, host, r) == 0)
+			return 0;
+		/*
+		 * ssh's own failure (255) once more: a master connection that
+		 * died with the host's sshd fails the call it carried without
+		 * a word; the next call connects anew and says why it cannot.
+		 */
+		if (r->status != 255 || ++tries > 1 || svc->cancelled(op) ||
+		    svc->remaining_ms(op) == 0)
+			break;
+		svc->log(op->drv, CLD_LOG_DEBUG,
+		    "ssh to '%s' failed (%s), trying once more", host,
+		    op->err->msg);
+		im_ssh_run_release(r);
 	}
-	return 0;
+	im_ssh_fail(op, host, "the probe", r);
+	return -1;
 }
 
 /* Write the local probe L to HOST. */
