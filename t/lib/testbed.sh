@@ -8,7 +8,7 @@
 #                       /root.  Torn down when the test ends, however it
 #                       ends.  Skips the whole test (skip_all) when the
 #                       machine cannot have a testbed, saying why.
-#                       TB_SHARED=1 first: one common directory is the
+#                       TB_SHARED=1 first (or TB_SHARED="node3 node4": only those hosts): one common directory is the
 #                       datastore of every host (shared storage).
 #   testbed_down        tear it down now (idempotent; also run at exit)
 #
@@ -38,6 +38,7 @@ TB_X=""
 TB_NET=""
 TB_BRIDGE=""
 TB_SHARED_DIR=""
+TB_SHARED_LIST=""
 TB_DIR="$TEST_DIR/tb"
 TB_SSH_CONFIG="$TB_DIR/ssh_config"
 TB_SSHD=/usr/sbin/sshd
@@ -62,9 +63,18 @@ tb_addr() {
 	echo "$TB_NET.$((10 + k))"
 }
 
+# Whether HOST mounts the shared datastore (TB_SHARED=1: every host;
+# TB_SHARED="node3 node4": those).
+_tb_shared() {
+	[ -n "$TB_SHARED_DIR" ] || return 1
+	[ "$TB_SHARED_LIST" = 1 ] && return 0
+	case " $TB_SHARED_LIST " in *" $1 "*) return 0;; esac
+	return 1
+}
+
 tb_dir() {
 	_tb_k "$1" >/dev/null || return 1
-	if [ -n "$TB_SHARED_DIR" ]; then
+	if _tb_shared "$1"; then
 		echo "$TB_SHARED_DIR"
 	else
 		echo "$TB_DIR/$1/datastore"
@@ -217,9 +227,11 @@ testbed_up() {
 
 	if [ -n "${TB_SHARED:-}" ]; then
 		TB_SHARED_DIR="$TB_DIR/shared"
+		TB_SHARED_LIST=$TB_SHARED
 		mkdir -p "$TB_SHARED_DIR"
 	else
 		TB_SHARED_DIR=""
+		TB_SHARED_LIST=""
 	fi
 	rm -f "$TB_DIR/id" "$TB_DIR/id.pub"
 	ssh-keygen -q -t ed25519 -N '' -C testbed -f "$TB_DIR/id" || return 1
