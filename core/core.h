@@ -192,6 +192,7 @@ struct cld_core {
 	struct cld_workers *workers;
 	int wake_fd;                /* eventfd: workers and api threads */
 	int ready_fd;               /* written once the API listens, or -1 */
+	int discard;                /* stopping: finished jobs' results are dropped */
 	int stopping;
 
 	/* settings (conf.c reads them; see cloudd.conf(5)) */

@@ -508,6 +508,8 @@ mon_done(struct cld_core *c, struct cld_job *jj)
 		cld_host_free(h);       /* deleted meanwhile */
 		goto cleanup;
 	}
+	if (c->discard)
+		goto cleanup;      /* stopping: a cancelled round says nothing */
 	h->next_monitor_ms = cld_now_ms() + c->monitor_interval_ms;
 	if (h->next_monitor_ms < c->monitor_due)
 		c->monitor_due = h->next_monitor_ms;

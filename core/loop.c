@@ -418,6 +418,7 @@ cld_core_run(struct cld_core *c)
 	for (size_t i = 0; i < c->ninflight; i++)
 		cld_op_cancel(&c->inflight[i]->ctl);
 	cld_workers_join(c->workers);
+	c->discard = 1;
 	take_done(c);
 	cld_workers_free(c->workers);
 	c->workers = NULL;

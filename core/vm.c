@@ -1102,6 +1102,11 @@ vm_job_done(struct cld_core *c, struct cld_job *jj)
 		return;
 	}
 	vm->job = NULL;
+	if (c->discard) {
+		/* Stopping: the step is stored as not done and runs again. */
+		vm_job_free(j);
+		return;
+	}
 	if (j->j.rc == 0 && !j->j.timed_out) {
 		step_succeeded(c, vm, j);
 		if (vm->queued) {
@@ -1645,7 +1650,7 @@ poll_done(struct cld_core *c, struct cld_job *jj)
 
 		if (vm != NULL) {
 			vm->polling = 0;
-			if (!jj->timed_out)
+			if (!jj->timed_out && !c->discard)
 				poll_apply(c, vm, it);
 			if (vm->state == CLD_VM_DONE)
 				cld_vm_touch(c, vm);   /* so the commit frees it */
