@@ -101,6 +101,17 @@ test_expect 'a host whose sshd dies: ERROR, its VMs UNKNOWN, the others unaffect
 	tb_start_sshd $h && wait_host $h MONITORED 15 && wait_vm $a RUNNING 15
 '
 
+test_expect 'a hung host (sshd stopped) delays neither the monitoring nor the leases of the others' '
+	tb_stop_sshd node1 && test_cleanup "tb_cont_sshd node1" &&
+	t0=$(ctl_json .monitored host show node3) &&
+	tmpl cow "$TB_SHARED_DIR/images/debian.img" &&
+	e=$(ctl vm create vm.tmpl) && wait_vm $e RUNNING 10 &&
+	sleep 1.5 && test "$(ctl_json .monitored host show node3)" -gt "$t0" &&
+	wait_host node1 ERROR 10 &&
+	ctl vm delete $e && wait_vm $e DONE 10 &&
+	tb_cont_sshd node1 && wait_host node1 MONITORED 15 && wait_vm $a RUNNING 15
+'
+
 test_expect 'leases end: the disks are deleted on the hosts (and the shared store)' '
 	h=$(ctl_json .host vm show $a) &&
 	ctl vm shutdown $a $b && wait_vm $a DONE 30 && wait_vm $b DONE 30 &&
