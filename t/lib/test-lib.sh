@@ -40,6 +40,8 @@ _test_exit() {
 	exit $status
 }
 trap _test_exit EXIT
+# Every cloudd a test started (cloudd_start) dies with the test.
+test_cleanup 'for p in $(cat "$TEST_DIR/.cloudd.pids" 2>/dev/null); do kill -KILL $p 2>/dev/null; done'
 trap 'exit 130' INT TERM HUP
 cd "$TEST_DIR" || exit 1
 
@@ -131,7 +133,9 @@ cloudd_start() {
 	(exec ${CLD_VALGRIND:-} "$CLOUDD" -d -f "$TEST_DIR/cloudd.conf" "$@" \
 	    >>"$TEST_DIR/cloudd.log" 2>&1) &
 	CLOUDD_PID=$!
-	test_cleanup "kill -KILL $CLOUDD_PID 2>/dev/null"
+	# A file, not test_cleanup: a test body runs in a subshell, and a
+	# cloudd started there must be killed at the end all the same.
+	echo "$CLOUDD_PID" >>"$TEST_DIR/.cloudd.pids"
 	i=0
 	while [ $i -lt 300 ]; do
 		if "$CLOUDCTL" -s "$TEST_DIR/cloudd.sock" cluster list \
