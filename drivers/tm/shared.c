@@ -179,14 +179,8 @@ tm_shared_mkimage(struct cld_op *op, const struct cld_vm_desc *vm,
 {
 	struct tm_shared *ts = op->drv->priv;
 
-	if (tm_check_flags(op, flags, 0) < 0 ||
-	    tm_check_host_path(op, ts->datastore, host, dst, "mkimage") < 0)
-		return -1;
-	op->drv->svc->log(op->drv, CLD_LOG_DEBUG,
-	    "mkimage %" PRIu64 " MiB '%s' at '%s:%s' for '%s'", size_mb,
-	    fstype ? fstype : "raw", host, dst, tm_vm_name(vm));
-	return tm_make_disk(op, host, dst, size_mb, fstype ? fstype : "raw", 0,
-	    1);
+	return tm_mkimage(op, vm, ts->datastore, host, dst, size_mb, fstype,
+	    flags, 1);
 }
 
 static int
@@ -195,13 +189,7 @@ tm_shared_mkswap(struct cld_op *op, const struct cld_vm_desc *vm,
 {
 	struct tm_shared *ts = op->drv->priv;
 
-	if (tm_check_flags(op, flags, 0) < 0 ||
-	    tm_check_host_path(op, ts->datastore, host, dst, "mkswap") < 0)
-		return -1;
-	op->drv->svc->log(op->drv, CLD_LOG_DEBUG,
-	    "mkswap %" PRIu64 " MiB at '%s:%s' for '%s'", size_mb, host, dst,
-	    tm_vm_name(vm));
-	return tm_make_disk(op, host, dst, size_mb, NULL, 1, 1);
+	return tm_mkswap(op, vm, ts->datastore, host, dst, size_mb, flags, 1);
 }
 
 /*

@@ -334,14 +334,8 @@ tm_ssh_mkimage(struct cld_op *op, const struct cld_vm_desc *vm,
 {
 	struct tm_ssh *ts = op->drv->priv;
 
-	if (tm_check_flags(op, flags, 0) < 0 ||
-	    tm_check_host_path(op, ts->datastore, host, dst, "mkimage") < 0)
-		return -1;
-	op->drv->svc->log(op->drv, CLD_LOG_DEBUG,
-	    "mkimage %" PRIu64 " MiB '%s' at '%s:%s' for '%s'", size_mb,
-	    fstype ? fstype : "raw", host, dst, tm_vm_name(vm));
-	return tm_make_disk(op, host, dst, size_mb, fstype ? fstype : "raw", 0,
-	    0);
+	return tm_mkimage(op, vm, ts->datastore, host, dst, size_mb, fstype,
+	    flags, 0);
 }
 
 static int
@@ -350,13 +344,7 @@ tm_ssh_mkswap(struct cld_op *op, const struct cld_vm_desc *vm,
 {
 	struct tm_ssh *ts = op->drv->priv;
 
-	if (tm_check_flags(op, flags, 0) < 0 ||
-	    tm_check_host_path(op, ts->datastore, host, dst, "mkswap") < 0)
-		return -1;
-	op->drv->svc->log(op->drv, CLD_LOG_DEBUG,
-	    "mkswap %" PRIu64 " MiB at '%s:%s' for '%s'", size_mb, host, dst,
-	    tm_vm_name(vm));
-	return tm_make_disk(op, host, dst, size_mb, NULL, 1, 0);
+	return tm_mkswap(op, vm, ts->datastore, host, dst, size_mb, flags, 0);
 }
 
 /* Check one end of a move: a host's path in the datastore, or the front-end's. */

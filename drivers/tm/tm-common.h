@@ -275,4 +275,37 @@ tm_host_rm(struct cld_op *op, const char *host, const char *path)
 	return tm_host_sh(op, host, path, script, args);
 }
 
+/*
+ * mkimage and mkswap, the same in both drivers but for SPARSE (a shared
+ * store makes sparse files): check, log, make the disk.
+ */
+static inline int
+tm_mkimage(struct cld_op *op, const struct cld_vm_desc *vm,
+    const char *datastore, const char *host, const char *dst,
+    uint64_t size_mb, const char *fstype, unsigned int flags, int sparse)
+{
+	if (tm_check_flags(op, flags, 0) < 0 ||
+	    tm_check_host_path(op, datastore, host, dst, "mkimage") < 0)
+		return -1;
+	op->drv->svc->log(op->drv, CLD_LOG_DEBUG,
+	    "mkimage %" PRIu64 " MiB '%s' at '%s:%s' for '%s'", size_mb,
+	    fstype ? fstype : "raw", host, dst, tm_vm_name(vm));
+	return tm_make_disk(op, host, dst, size_mb, fstype ? fstype : "raw", 0,
+	    sparse);
+}
+
+static inline int
+tm_mkswap(struct cld_op *op, const struct cld_vm_desc *vm,
+    const char *datastore, const char *host, const char *dst,
+    uint64_t size_mb, unsigned int flags, int sparse)
+{
+	if (tm_check_flags(op, flags, 0) < 0 ||
+	    tm_check_host_path(op, datastore, host, dst, "mkswap") < 0)
+		return -1;
+	op->drv->svc->log(op->drv, CLD_LOG_DEBUG,
+	    "mkswap %" PRIu64 " MiB at '%s:%s' for '%s'", size_mb, host, dst,
+	    tm_vm_name(vm));
+	return tm_make_disk(op, host, dst, size_mb, NULL, 1, sparse);
+}
+
 #endif /* CLD_TM_COMMON_H */
