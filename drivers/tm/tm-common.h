@@ -9,6 +9,7 @@
 #ifndef CLD_TM_COMMON_H
 #define CLD_TM_COMMON_H
 
+#include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
