@@ -1464,7 +1464,7 @@ cld_vm_action(struct cld_core *c, struct cld_vm *vm, const char *a,
 		}
 		if (check_dest(c, vm, h, a, err) < 0)
 			return -1;
-		if (live && (h->vmmd == NULL ||
+		if (live && (h->vmmd == NULL || vm->host->vmmd == NULL ||
 		    cld_inst_vmm(vm->host->vmmd)->migrate == NULL)) {
 			cld_err_set(err, CLD_ENOTSUP,
 			    "the vmm driver of host '%s' cannot migrate VMs live",
