@@ -988,12 +988,6 @@ cluster_delete(struct ctx *x)
 
 /* --------------------------------------------------------------- routing */
 
-static int
-is(struct ctx *x, const char *m)
-{
-	return strcmp(x->q->method, m) == 0;
-}
-
 static void
 bad_method(struct ctx *x, const char *allowed)
 {
@@ -1004,93 +998,92 @@ bad_method(struct ctx *x, const char *allowed)
 }
 
 static void
+vm_delete(struct ctx *x)
+{
+	vm_act(x, "delete");
+}
+
+static void
+vm_actions(struct ctx *x)
+{
+	vm_act(x, NULL);
+}
+
+static void
+host_show(struct ctx *x)
+{
+	struct cld_host *h = host_of_path(x);
+
+	if (h != NULL)
+		reply_json(x, 200, host_json(x->c, h, 1));
+}
+
+static void
+cluster_show(struct ctx *x)
+{
+	struct cld_cluster *cl = cluster_of_path(x);
+
+	if (cl != NULL)
+		reply_json(x, 200, cluster_json(cl));
+}
+
+/* The shapes of a path after /v1/: COLL, COLL/ID, COLL/ID/actions, COLL/ID/log. */
+enum { R_LIST, R_ITEM, R_ACTIONS, R_LOG };
+
+/* Every resource, its methods, and what the 405 reply's Allow says. */
+static const struct route {
+	const char *coll;
+	int shape;
+	const char *allow;
+	struct {
+		const char *method;
+		void (*fn)(struct ctx *x);
+	} m[3];
+} routes[] = {
+	{ "vms", R_LIST, "GET, POST", { { "GET", vm_list }, { "POST", vm_create } } },
+	{ "vms", R_ITEM, "GET, DELETE", { { "GET", vm_show }, { "DELETE", vm_delete } } },
+	{ "vms", R_ACTIONS, "POST", { { "POST", vm_actions } } },
+	{ "vms", R_LOG, "GET", { { "GET", vm_log } } },
+	{ "hosts", R_LIST, "GET, POST", { { "GET", host_list }, { "POST", host_create } } },
+	{ "hosts", R_ITEM, "GET, PATCH, DELETE", { { "GET", host_show },
+	    { "PATCH", host_patch }, { "DELETE", host_delete } } },
+	{ "hosts", R_ACTIONS, "POST", { { "POST", host_act } } },
+	{ "clusters", R_LIST, "GET, POST", { { "GET", cluster_list },
+	    { "POST", cluster_create } } },
+	{ "clusters", R_ITEM, "GET, PATCH, DELETE", { { "GET", cluster_show },
+	    { "PATCH", cluster_patch }, { "DELETE", cluster_delete } } },
+};
+
+static void
 route(struct ctx *x)
 {
 	const char *coll = x->nparts > 0 ? x->parts[0] : "";
-	int n = x->nparts;
+	int n = x->nparts, shape = -1;
 
 	/* Until proven otherwise, anything but a read changes state. */
-	x->r->mutating = !is(x, "GET") && !is(x, "HEAD");
-	if (strcmp(coll, "vms") == 0) {
-		if (n == 1) {
-			if (is(x, "GET"))
-				vm_list(x);
-			else if (is(x, "POST"))
-				vm_create(x);
-			else
-				bad_method(x, "GET, POST");
-		} else if (n == 2) {
-			if (is(x, "GET"))
-				vm_show(x);
-			else if (is(x, "DELETE"))
-				vm_act(x, "delete");
-			else
-				bad_method(x, "GET, DELETE");
-		} else if (n == 3 && strcmp(x->parts[2], "actions") == 0) {
-			if (is(x, "POST"))
-				vm_act(x, NULL);
-			else
-				bad_method(x, "POST");
-		} else if (n == 3 && strcmp(x->parts[2], "log") == 0) {
-			if (is(x, "GET"))
-				vm_log(x);
-			else
-				bad_method(x, "GET");
-		} else
-			goto not_found;
-	} else if (strcmp(coll, "hosts") == 0) {
-		if (n == 1) {
-			if (is(x, "GET"))
-				host_list(x);
-			else if (is(x, "POST"))
-				host_create(x);
-			else
-				bad_method(x, "GET, POST");
-		} else if (n == 2) {
-			struct cld_host *h;
+	x->r->mutating = strcmp(x->q->method, "GET") != 0 &&
+	    strcmp(x->q->method, "HEAD") != 0;
+	if (n == 1)
+		shape = R_LIST;
+	else if (n == 2)
+		shape = R_ITEM;
+	else if (n == 3 && strcmp(x->parts[2], "actions") == 0)
+		shape = R_ACTIONS;
+	else if (n == 3 && strcmp(x->parts[2], "log") == 0)
+		shape = R_LOG;
+	for (size_t i = 0; i < CLD_ARRAY_SIZE(routes); i++) {
+		const struct route *rt = &routes[i];
 
-			if (is(x, "GET")) {
-				if ((h = host_of_path(x)) != NULL)
-					reply_json(x, 200, host_json(x->c, h, 1));
-			} else if (is(x, "PATCH"))
-				host_patch(x);
-			else if (is(x, "DELETE"))
-				host_delete(x);
-			else
-				bad_method(x, "GET, PATCH, DELETE");
-		} else if (n == 3 && strcmp(x->parts[2], "actions") == 0) {
-			if (is(x, "POST"))
-				host_act(x);
-			else
-				bad_method(x, "POST");
-		} else
-			goto not_found;
-	} else if (strcmp(coll, "clusters") == 0) {
-		if (n == 1) {
-			if (is(x, "GET"))
-				cluster_list(x);
-			else if (is(x, "POST"))
-				cluster_create(x);
-			else
-				bad_method(x, "GET, POST");
-		} else if (n == 2) {
-			struct cld_cluster *cl;
-
-			if (is(x, "GET")) {
-				if ((cl = cluster_of_path(x)) != NULL)
-					reply_json(x, 200, cluster_json(cl));
-			} else if (is(x, "PATCH"))
-				cluster_patch(x);
-			else if (is(x, "DELETE"))
-				cluster_delete(x);
-			else
-				bad_method(x, "GET, PATCH, DELETE");
-		} else
-			goto not_found;
-	} else
-		goto not_found;
-	return;
-not_found:
+		if (rt->shape != shape || strcmp(rt->coll, coll) != 0)
+			continue;
+		for (size_t k = 0; k < CLD_ARRAY_SIZE(rt->m) && rt->m[k].method; k++)
+			if (strcmp(rt->m[k].method, x->q->method) == 0) {
+				rt->m[k].fn(x);
+				return;
+			}
+		bad_method(x, rt->allow);
+		return;
+	}
 	reply_error(x, 404, "not_found", "no such resource '%s'", x->q->path);
 }
 
