@@ -596,27 +596,24 @@ vm_block(const json_t *vm)
 	}
 }
 
+/*
+ * GET each object of ARGV at the path PATH_OF makes for it and print it
+ * with BLOCK (or as JSON); the first failure's exit code wins, and cloudd
+ * out of reach ends it at once.
+ */
 static int
-vm_show(struct ctx *ctx, int argc, char **argv)
+show_each(struct ctx *ctx, int argc, char **argv,
+    char *(*path_of)(struct ctx *, const char *),
+    void (*block)(const json_t *))
 {
 	int rc = CLD_EXIT_OK;
 
 	for (int i = 0; i < argc; i++) {
-		int64_t id;
-
-		if (parse_id(ctx, argv[i], &id) != 0)
-			return CLD_EXIT_USAGE;
-	}
-	for (int i = 0; i < argc; i++) {
 		json_t *reply = NULL;
-		char *path = NULL;
-		int64_t id = 0;
-		int r;
+		char *path = path_of(ctx, argv[i]);
+		int r = call(ctx, "GET", path, NULL, &reply, argc > 1 ?
+		    argv[i] : NULL);
 
-		(void)cld_parse_i64(argv[i], &id);
-		path = cld_xasprintf("/v1/vms/%" PRId64, id);
-		r = call(ctx, "GET", path, NULL, &reply, argc > 1 ? argv[i] :
-		    NULL);
 		free(path);
 		rc = worse(rc, r);
 		if (r == CLD_EXIT_UNREACHABLE)
@@ -628,11 +625,34 @@ vm_show(struct ctx *ctx, int argc, char **argv)
 		else {
 			if (i > 0)
 				putchar('\n');
-			vm_block(reply);
+			block(reply);
 		}
 		json_decref(reply);
 	}
 	return rc;
+}
+
+/* The path of VM ARG, an id already checked by parse_id. */
+static char *
+vm_item_path(struct ctx *ctx, const char *arg)
+{
+	int64_t id = 0;
+
+	(void)ctx;
+	(void)cld_parse_i64(arg, &id);
+	return cld_xasprintf("/v1/vms/%" PRId64, id);
+}
+
+static int
+vm_show(struct ctx *ctx, int argc, char **argv)
+{
+	for (int i = 0; i < argc; i++) {
+		int64_t id;
+
+		if (parse_id(ctx, argv[i], &id) != 0)
+			return CLD_EXIT_USAGE;
+	}
+	return show_each(ctx, argc, argv, vm_item_path, vm_block);
 }
 
 static int
@@ -963,33 +983,16 @@ host_block(const json_t *h)
 	}
 }
 
+static char *
+host_item_path(struct ctx *ctx, const char *arg)
+{
+	return host_path(ctx, arg, "");
+}
+
 static int
 host_show(struct ctx *ctx, int argc, char **argv)
 {
-	int rc = CLD_EXIT_OK;
-
-	for (int i = 0; i < argc; i++) {
-		json_t *reply = NULL;
-		char *path = host_path(ctx, argv[i], "");
-		int r = call(ctx, "GET", path, NULL, &reply, argc > 1 ?
-		    argv[i] : NULL);
-
-		free(path);
-		rc = worse(rc, r);
-		if (r == CLD_EXIT_UNREACHABLE)
-			return r;
-		if (r != CLD_EXIT_OK)
-			continue;
-		if (ctx->json)
-			print_json(reply);
-		else {
-			if (i > 0)
-				putchar('\n');
-			host_block(reply);
-		}
-		json_decref(reply);
-	}
-	return rc;
+	return show_each(ctx, argc, argv, host_item_path, host_block);
 }
 
 /* METHOD each host of HOSTS at TAIL with BODY (borrowed, may be NULL). */
