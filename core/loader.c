@@ -48,15 +48,20 @@ struct class_info {
 
 #define REQ(type, op) { #op, offsetof(struct type, op) }
 
+/* 1.1 added a service (ssh_options), not an operation: same sizes. */
 static const struct class_info classes[] = {
-	{ CLD_CLASS_VMM, "vmm", { sizeof(struct cld_vmm_driver) },
+	{ CLD_CLASS_VMM, "vmm", { sizeof(struct cld_vmm_driver),
+	    sizeof(struct cld_vmm_driver) },
 	  { REQ(cld_vmm_driver, deploy), REQ(cld_vmm_driver, shutdown),
 	    REQ(cld_vmm_driver, destroy), REQ(cld_vmm_driver, poll) } },
-	{ CLD_CLASS_IM, "im", { sizeof(struct cld_im_driver) },
+	{ CLD_CLASS_IM, "im", { sizeof(struct cld_im_driver),
+	    sizeof(struct cld_im_driver) },
 	  { REQ(cld_im_driver, monitor) } },
-	{ CLD_CLASS_TM, "tm", { sizeof(struct cld_tm_driver) },
+	{ CLD_CLASS_TM, "tm", { sizeof(struct cld_tm_driver),
+	    sizeof(struct cld_tm_driver) },
 	  { REQ(cld_tm_driver, clone), REQ(cld_tm_driver, delete) } },
-	{ CLD_CLASS_NET, "net", { sizeof(struct cld_net_driver) },
+	{ CLD_CLASS_NET, "net", { sizeof(struct cld_net_driver),
+	    sizeof(struct cld_net_driver) },
 	  { REQ(cld_net_driver, pre), REQ(cld_net_driver, clean) } },
 };
 

@@ -503,22 +503,94 @@ cleanup:
 }
 
 /*
- * ssh in batch mode, the remote command one string made by cld_shell_quote.
- * With connection reuse on, the first call to a host leaves a master
- * connection behind (ControlPersist: it detaches into a session of its own,
- * out of reach of svc_run's process-group kill) and later calls go through
- * its socket; ServerAliveInterval makes a master on a dead connection give
- * up instead of holding every later call until its deadline.
+ * The options of every ssh the core runs, and of the ssh-based programs
+ * drivers run themselves (svc->ssh_options).  With connection reuse on, the
+ * first call to a host leaves a master connection behind (ControlPersist:
+ * it detaches into a session of its own, out of reach of svc_run's
+ * process-group kill) and later calls go through its socket;
+ * ServerAliveInterval makes a master on a dead connection give up instead
+ * of holding every later call until its deadline.
  */
+struct ssh_opts {
+	const char *word[16];
+	size_t n;
+	char timeout[64], alive[64], persist[64], path[4200];
+};
+
+static void
+ssh_opts_make(struct ssh_opts *o)
+{
+	int ct = ssh_conf->connect_timeout > 0 ? ssh_conf->connect_timeout : 10;
+
+	o->n = 0;
+	snprintf(o->timeout, sizeof(o->timeout), "ConnectTimeout=%d", ct);
+	if (ssh_conf->config != NULL) {
+		o->word[o->n++] = "-F";
+		o->word[o->n++] = ssh_conf->config;
+	}
+	o->word[o->n++] = "-o";
+	o->word[o->n++] = "BatchMode=yes";
+	o->word[o->n++] = "-o";
+	o->word[o->n++] = o->timeout;
+	if (ssh_conf->control_dir != NULL && ssh_conf->control_persist > 0 &&
+	    (size_t)snprintf(o->path, sizeof(o->path), "ControlPath=%s/%%C",
+	    ssh_conf->control_dir) < sizeof(o->path)) {
+		snprintf(o->persist, sizeof(o->persist), "ControlPersist=%d",
+		    ssh_conf->control_persist);
+		snprintf(o->alive, sizeof(o->alive), "ServerAliveInterval=%d",
+		    ct);
+		o->word[o->n++] = "-o";
+		o->word[o->n++] = "ControlMaster=auto";
+		o->word[o->n++] = "-o";
+		o->word[o->n++] = o->path;
+		o->word[o->n++] = "-o";
+		o->word[o->n++] = o->persist;
+		o->word[o->n++] = "-o";
+		o->word[o->n++] = o->alive;
+	} else {
+		/* Off means off, whatever the ssh_config says. */
+		o->word[o->n++] = "-o";
+		o->word[o->n++] = "ControlPath=none";
+	}
+	o->word[o->n] = NULL;
+}
+
+/* svc->ssh_options: the words of ssh_opts_make in one block. */
+static char **
+svc_ssh_options(const struct cld_drv *drv)
+{
+	struct ssh_opts o;
+	size_t len = 0, i;
+	char **v, *p;
+
+	(void)drv;
+	ssh_opts_make(&o);
+	for (i = 0; i < o.n; i++)
+		len += strlen(o.word[i]) + 1;
+	if ((v = malloc((o.n + 1) * sizeof(*v) + len)) == NULL)
+		return NULL;
+	p = (char *)(v + o.n + 1);
+	for (i = 0; i < o.n; i++) {
+		size_t l = strlen(o.word[i]) + 1;
+
+		memcpy(p, o.word[i], l);
+		v[i] = p;
+		p += l;
+	}
+	v[o.n] = NULL;
+	return v;
+}
+
+/* ssh in batch mode, the remote command one string made by cld_shell_quote. */
 static int
 svc_ssh(struct cld_op *op, const char *host, struct cld_run *r)
 {
 	const char *argv[24];
-	char timeout[64], alive[64], persist[64], path[4200];
+	struct ssh_opts o;
 	char *remote = NULL;
 	const char *const *orig = r->argv;
 	size_t n = 0;
-	int rc = -1, ct;
+	int rc = -1;
 
 	if (!cld_host_name_valid(host)) {
 		cld_err_set(op->err, CLD_EINVAL, "invalid host name '%s'",
@@ -534,36 +606,10 @@ svc_ssh(struct cld_op *op, const char *host, struct cld_run *r)
 		cld_err_set(op->err, CLD_EIO, "out of memory");
 		return -1;
 	}
-	ct = ssh_conf->connect_timeout > 0 ? ssh_conf->connect_timeout : 10;
-	snprintf(timeout, sizeof(timeout), "ConnectTimeout=%d", ct);
+	ssh_opts_make(&o);
 	argv[n++] = ssh_conf->command ? ssh_conf->command : "ssh";
-	if (ssh_conf->config != NULL) {
-		argv[n++] = "-F";
-		argv[n++] = ssh_conf->config;
-	}
-	argv[n++] = "-o";
-	argv[n++] = "BatchMode=yes";
-	argv[n++] = "-o";
-	argv[n++] = timeout;
-	if (ssh_conf->control_dir != NULL && ssh_conf->control_persist > 0 &&
-	    (size_t)snprintf(path, sizeof(path), "ControlPath=%s/%%C",
-	    ssh_conf->control_dir) < sizeof(path)) {
-		snprintf(persist, sizeof(persist), "ControlPersist=%d",
-		    ssh_conf->control_persist);
-		snprintf(alive, sizeof(alive), "ServerAliveInterval=%d", ct);
-		argv[n++] = "-o";
-		argv[n++] = "ControlMaster=auto";
-		argv[n++] = "-o";
-		argv[n++] = path;
-		argv[n++] = "-o";
-		argv[n++] = persist;
-		argv[n++] = "-o";
-		argv[n++] = alive;
-	} else {
-		/* Off means off, whatever the ssh_config says. */
-		argv[n++] = "-o";
-		argv[n++] = "ControlPath=none";
-	}
+	for (size_t i = 0; i < o.n; i++)
+		argv[n++] = o.word[i];
 	argv[n++] = "--";
 	argv[n++] = host;
 	argv[n++] = remote;
@@ -589,4 +635,5 @@ const struct cld_services cld_services = {
 	.cancelled = svc_cancelled,
 	.remaining_ms = svc_remaining_ms,
 	.progress = svc_progress,
+	.ssh_options = svc_ssh_options,
 };

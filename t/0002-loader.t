@@ -28,9 +28,9 @@ test_expect 'cloudd -n reports the broken modules and fails' '
 
 for case in \
 	"badmagic:bad magic 0xdeadbeef" \
-	"major:built for driver ABI 2.0, this cloudd speaks ABI 1.0: rebuild the driver" \
-	"minor:built for driver ABI 1.1, newer than this cloudd's 1.0: upgrade cloudd" \
-	"short:is smaller than a vmm table of ABI 1.0" \
+	"major:built for driver ABI 2.1, this cloudd speaks ABI 1.1: rebuild the driver" \
+	"minor:built for driver ABI 1.2, newer than this cloudd's 1.1: upgrade cloudd" \
+	"short:is smaller than a vmm table of ABI 1.1" \
 	"wrongclass:is a driver of class 'im', expected 'vmm'" \
 	"wrongname:is named 'othername', expected 'wrongname'" \
 	"noop:required operation 'deploy' is missing" \

@@ -133,6 +133,43 @@ test_expect 'a missing source fails naming it' '
 	test_grep err ENOENT && test_grep err "$TEST_DIR/nope"
 '
 
+# scp at 4 Mbit/s: a 3 MiB copy takes about 6 s, long enough for the
+# watcher (one look a second) to see it halfway.
+cat >"$TEST_DIR/slow-scp" <<'EOS'
+#!/bin/sh
+exec scp -l 4000 "$@"
+EOS
+chmod +x "$TEST_DIR/slow-scp"
+head -c 3145728 /dev/urandom >"$TEST_DIR/img3"
+test_expect 'a long copy reports how far it has got while it copies' '
+	tm -P -o SCP="$TEST_DIR/slow-scp" clone "$TEST_DIR/img3" node1 \
+	    "$DS/11/disk.0" >out 2>err &&
+	cat err &&
+	grep -E "^progress ([1-9]|[1-9][0-9]) '"'"'copied [0-9]+ of 3 MiB'"'"'" err &&
+	test_grep out "progress 100" &&
+	cmp "$TEST_DIR/img3" "$(tb_dir node1)/datastore/11/disk.0"
+'
+
+# The core opens one master connection per host (svc->ssh) and scp goes
+# through it: with new TCP connections to node3 refused, a clone still
+# works once the master is up, and fails without connection reuse.
+test_expect 'scp goes through the master connection of svc->ssh' '
+	tm clone "$TEST_DIR/img" node3 "$DS/12/disk.0" &&
+	ip netns exec "$(tb_netns node3)" nft -f - <<-EOF &&
+	table inet cldtest {
+		chain in {
+			type filter hook input priority 0;
+			ct state new tcp dport 1-65535 drop
+		}
+	}
+	EOF
+	tm clone "$TEST_DIR/img" node3 "$DS/12/disk.1" &&
+	cmp "$TEST_DIR/img" "$(tb_dir node3)/datastore/12/disk.1" &&
+	! run "$top_builddir/t/helpers/tm-run" -d ssh -F "$TB_SSH_CONFIG" \
+	    -T 8000 -o DATASTORE="$DS" clone "$TEST_DIR/img" node3 "$DS/12/disk.2" &&
+	ip netns exec "$(tb_netns node3)" nft delete table inet cldtest
+'
+
 truncate -s 1G "$TEST_DIR/big"
 test_expect 'a transfer killed by its deadline midway leaves no file behind' '
 	! tm -T 1500 clone "$TEST_DIR/big" node1 "$DS/9/disk.0" 2>err &&

@@ -5,19 +5,23 @@
  * renames it once it is whole; mkimage and mkswap make disks on the host;
  * mv copies a VM's directory between hosts (scp -3, through the front-end)
  * or to and from the front-end, then removes the source; delete removes a
- * path inside the datastore.  Commands on hosts go through svc->ssh (the
- * core's ssh settings); scp is run with svc->run and the SSH_CONFIG option,
- * since a driver cannot see the core's SSH block.  See cloudd-tm-ssh(7).
+ * path inside the datastore.  Commands on hosts go through svc->ssh; scp
+ * is run with svc->run and the core's ssh options (svc->ssh_options), so it
+ * goes through the same master connections.  While a clone copies, a
+ * watcher thread reads the size of DST.part on the host every second and
+ * reports progress.  See cloudd-tm-ssh(7).
  */
 #include "config.h"
 
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include <cloudd/driver.h>
 
@@ -25,7 +29,7 @@
 
 struct tm_ssh {
 	const char *datastore; /* DATASTORE: the datastore's path on the hosts */
-	const char *ssh_config; /* SSH_CONFIG: scp -F, or NULL */
+	const char *ssh_config; /* SSH_CONFIG: scp -F in place of the core's, or NULL */
 	const char *scp;       /* SCP: the scp program */
 };
 
@@ -77,15 +81,30 @@ ssh_scp(struct cld_op *op, const char *from, const char *to, int recursive,
     int three)
 {
 	struct tm_ssh *ts = op->drv->priv;
-	const char *argv[20];
+	const char *argv[48];
+	char **opts;
 	struct cld_run r;
 	size_t n = 0;
 	int rc;
 
+	if ((opts = op->drv->svc->ssh_options(op->drv)) == NULL) {
+		cld_err_set(op->err, CLD_EIO, "out of memory");
+		return -1;
+	}
 	argv[n++] = ts->scp;
 	if (ts->ssh_config != NULL) {
 		argv[n++] = "-F";
 		argv[n++] = ts->ssh_config;
+	}
+	for (size_t i = 0; opts[i] != NULL && n < 40; i++) {
+		if (strcmp(opts[i], "-F") == 0 && opts[i + 1] != NULL) {
+			if (ts->ssh_config == NULL) {
+				argv[n++] = opts[i];
+				argv[n++] = opts[i + 1];
+			}
+			i++;
+		} else
+			argv[n++] = opts[i];
 	}
 	/*
 	 * The original protocol: its remote end reports a full disk as
@@ -94,10 +113,6 @@ ssh_scp(struct cld_op *op, const char *from, const char *to, int recursive,
 	 */
 	argv[n++] = "-O";
 	argv[n++] = "-q";
-	argv[n++] = "-o";
-	argv[n++] = "BatchMode=yes";
-	argv[n++] = "-o";
-	argv[n++] = "ConnectTimeout=10";
 	if (recursive)
 		argv[n++] = "-r";
 	if (three)
@@ -113,7 +128,104 @@ ssh_scp(struct cld_op *op, const char *from, const char *to, int recursive,
 		tm_check_nospace(op, &r, NULL, to);
 	free(r.out);
 	free(r.errout);
+	free(opts);
 	return rc;
+}
+
+/*
+ * The progress of a copy to PART on HOST: a thread that asks the size of
+ * PART every second (through the master connection, a few ms) while scp
+ * runs, and reports it.  Its own op, so its errors are not the copy's.
+ */
+struct watch {
+	struct cld_op *op;     /* the copy's: progress is reported on it */
+	struct cld_op c;       /* the watcher's own, with its own error */
+	struct cld_err err;
+	const char *host, *part;
+	uint64_t total;        /* bytes */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int done;
+	pthread_t thread;
+	int started;
+};
+
+static void *
+watch_main(void *arg)
+{
+	struct watch *w = arg;
+	const char *argv[] = { "stat", "-c", "%s", "--", w->part, NULL };
+	struct timespec ts;
+	struct cld_run r;
+	unsigned long long size;
+	char what[96];
+
+	pthread_mutex_lock(&w->lock);
+	for (;;) {
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_sec += 1;
+		while (!w->done &&
+		    pthread_cond_timedwait(&w->cond, &w->lock, &ts) != ETIMEDOUT)
+			;
+		if (w->done)
+			break;
+		pthread_mutex_unlock(&w->lock);
+		memset(&r, 0, sizeof(r));
+		r.argv = argv;
+		if (w->c.drv->svc->ssh(&w->c, w->host, &r) == 0 &&
+		    sscanf(r.out, "%llu", &size) == 1 && w->total > 0) {
+			int pct = (int)(size * 100 / w->total);
+
+			snprintf(what, sizeof(what), "copied %llu of %llu MiB",
+			    size >> 20, (unsigned long long)(w->total >> 20));
+			/* 100 is said once the file is renamed into place. */
+			w->op->drv->svc->progress(w->op, pct > 99 ? 99 : pct,
+			    what);
+		}
+		cld_err_clear(&w->err);
+		free(r.out);
+		free(r.errout);
+		pthread_mutex_lock(&w->lock);
+	}
+	pthread_mutex_unlock(&w->lock);
+	return NULL;
+}
+
+/* Start watching; without a thread the copy just goes on unwatched. */
+static void
+watch_start(struct watch *w, struct cld_op *op, const char *host,
+    const char *part, uint64_t total)
+{
+	pthread_condattr_t ca;
+
+	memset(w, 0, sizeof(*w));
+	w->op = op;
+	w->c = *op;
+	w->c.core = op->core;  /* cancelled() and deadline follow the copy */
+	w->c.err = &w->err;
+	w->host = host;
+	w->part = part;
+	w->total = total;
+	cld_err_clear(&w->err);
+	pthread_mutex_init(&w->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&w->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	w->started = pthread_create(&w->thread, NULL, watch_main, w) == 0;
+}
+
+static void
+watch_stop(struct watch *w)
+{
+	pthread_mutex_lock(&w->lock);
+	w->done = 1;
+	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+	if (w->started)
+		pthread_join(w->thread, NULL);
+	pthread_cond_destroy(&w->cond);
+	pthread_mutex_destroy(&w->lock);
 }
 
 /* "host:path", malloc()ed, or NULL. */
@@ -264,8 +376,9 @@ tm_ssh_clone(struct cld_op *op, const struct cld_vm_desc *vm,
 	struct tm_ssh *ts = op->drv->priv;
 	const char *mv[] = { "mv", "-f", "--", NULL, NULL, NULL };
 	char *part = NULL, *remote = NULL, what[64];
+	struct watch w;
 	struct stat st;
-	int rc = -1;
+	int rc = -1, copied;
 
 	if (tm_check_flags(op, flags, 0) < 0)
 		return -1;
@@ -306,7 +419,10 @@ tm_ssh_clone(struct cld_op *op, const struct cld_vm_desc *vm,
 	snprintf(what, sizeof(what), "copying %llu MiB",
 	    (unsigned long long)(st.st_size >> 20));
 	op->drv->svc->progress(op, 0, what);
-	if (ssh_scp(op, src, remote, 0, 0) < 0) {
+	watch_start(&w, op, host, part, (uint64_t)st.st_size);
+	copied = ssh_scp(op, src, remote, 0, 0);
+	watch_stop(&w);
+	if (copied < 0) {
 		if (op->err->code == CLD_ENOSPC)
 			cld_err_set(op->err, CLD_ENOSPC,
 			    "no space left on '%s' for '%s'", host, dst);

@@ -56,7 +56,7 @@ extern "C" {
 
 #define CLD_DRIVER_MAGIC 0x434c4444u /* "CLDD" */
 #define CLD_ABI_MAJOR 1
-#define CLD_ABI_MINOR 0
+#define CLD_ABI_MINOR 1
 
 /*
  * The entry symbol of module FILE (vmm_dummy, tm_ssh): libltdl looks for
@@ -168,6 +168,18 @@ struct cld_services {
 
 	/* Report progress (0-100) of a long operation; shown by "vm show". */
 	void (*progress)(struct cld_op *op, int percent, const char *what);
+
+	/*
+	 * Since 1.1.  The options svc->ssh gives ssh, for a driver that runs
+	 * an ssh-based program itself with svc->run (scp, sftp): "-F" and the
+	 * core's ssh_config when there is one, then "-o" NAME=VALUE pairs
+	 * (BatchMode, ConnectTimeout, and the ControlMaster, ControlPath and
+	 * ControlPersist of the core's connection reuse), so the program goes
+	 * through the same master connection as svc->ssh.  A NULL-terminated
+	 * vector of words in one malloc()ed block: one free() frees it all.
+	 * NULL if out of memory.
+	 */
+	char **(*ssh_options)(const struct cld_drv *drv);
 };
 
 /* The frozen header that begins every class table. */

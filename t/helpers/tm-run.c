@@ -12,9 +12,12 @@
  *
  * -F is both the core's SSH CONFIG and the driver's SSH_CONFIG.  Prints
  * "ok" and the last progress, or "tm-run: ECODE: message" with status 1.
+ * -P also prints each progress report as it changes, on standard error
+ * ("progress N 'what'"), sampled every 50 ms.
  */
 #include "config.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +40,34 @@ static const char *const code_names[] = {
 
 #define MAX_OPTS 16
 
+/* -P: print the operation's progress as it changes, until stop is set. */
+struct watch {
+	struct cld_op_ctl *ctl;
+	atomic_int stop;
+};
+
+static void *
+watch_main(void *arg)
+{
+	struct watch *w = arg;
+	char what[sizeof(w->ctl->what)], last[sizeof(w->ctl->what)] = "";
+	int pct, lastpct = -2;
+
+	while (!atomic_load(&w->stop)) {
+		pct = atomic_load(&w->ctl->percent);
+		pthread_mutex_lock(&w->ctl->lock);
+		memcpy(what, w->ctl->what, sizeof(what));
+		pthread_mutex_unlock(&w->ctl->lock);
+		if (pct != lastpct || strcmp(what, last) != 0) {
+			fprintf(stderr, "progress %d '%s'\n", pct, what);
+			lastpct = pct;
+			memcpy(last, what, sizeof(last));
+		}
+		usleep(50000);
+	}
+	return NULL;
+}
+
 static const char *
 host_arg(const char *s)
 {
@@ -56,13 +87,15 @@ main(int argc, char **argv)
 	struct cld_err err;
 	int64_t deadline = 0, t0;
 	size_t nopts = 0;
-	int ch, rc = -1, live = 0, nargs;
+	struct watch watch;
+	pthread_t watcher;
+	int ch, rc = -1, live = 0, nargs, progress = 0;
 	char **a;
 	const char *o;
 	char *optarg_config = NULL;
 
 	memset(opts, 0, sizeof(opts));
-	while ((ch = getopt(argc, argv, "+d:F:c:T:o:l")) != -1) {
+	while ((ch = getopt(argc, argv, "+d:F:c:T:o:lP")) != -1) {
 		switch (ch) {
 		case 'd':
 			if (strcmp(optarg, "ssh") == 0)
@@ -93,6 +126,9 @@ main(int argc, char **argv)
 			break;
 		case 'l':
 			live = 1;
+			break;
+		case 'P':
+			progress = 1;
 			break;
 		default:
 			goto usage;
@@ -133,6 +169,10 @@ main(int argc, char **argv)
 	nargs = argc - optind - 1;
 	o = argv[optind];
 	cld_op_setup(&op, &inst.drv, &ctl, &err, deadline);
+	watch.ctl = &ctl;
+	atomic_init(&watch.stop, 0);
+	if (progress && pthread_create(&watcher, NULL, watch_main, &watch) != 0)
+		progress = 0;
 	t0 = cld_now_ms();
 	if (strcmp(o, "clone") == 0 && nargs == 3)
 		rc = tm->clone(&op, &vm, a[0], a[1], a[2], 0);
@@ -150,9 +190,17 @@ main(int argc, char **argv)
 	else if (strcmp(o, "delete") == 0 && nargs == 2)
 		rc = tm->delete(&op, &vm, a[0], a[1], 0);
 	else {
+		if (progress) {
+			atomic_store(&watch.stop, 1);
+			pthread_join(watcher, NULL);
+		}
 		cld_op_ctl_release(&ctl);
 		tm->hdr.fini(&inst.drv);
 		goto usage;
+	}
+	if (progress) {
+		atomic_store(&watch.stop, 1);
+		pthread_join(watcher, NULL);
 	}
 	if (rc == 0)
 		printf("ok %lld ms, progress %d '%s'\n",
@@ -171,6 +219,6 @@ usage:
 	for (size_t i = 0; i < nopts; i++)
 		free(opts[i].name);
 	fprintf(stderr, "usage: tm-run -d ssh|shared [-F ssh_config] [-c control_dir] "
-	    "[-T deadline_ms] [-o NAME=VALUE]... [-l] OP ARG...\n");
+	    "[-T deadline_ms] [-o NAME=VALUE]... [-l] [-P] OP ARG...\n");
 	return 2;
 }

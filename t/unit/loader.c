@@ -91,13 +91,13 @@ main(void)
 	refused("garbage", "cannot load");
 	refused("noentry", "no entry symbol 'vmm_noentry_LTX_cld_driver'");
 	refused("badmagic", "bad magic 0xdeadbeef, expected 0x434c4444 (not a cloudd driver)");
-	refused("major", "built for driver ABI 2.0, this cloudd speaks ABI 1.0: rebuild the driver");
-	refused("minor", "built for driver ABI 1.1, newer than this cloudd's 1.0: upgrade cloudd");
+	refused("major", "built for driver ABI 2.1, this cloudd speaks ABI 1.1: rebuild the driver");
+	refused("minor", "built for driver ABI 1.2, newer than this cloudd's 1.1: upgrade cloudd");
 	{
 		char want[160];
 
 		snprintf(want, sizeof(want),
-		    "table size %zu is smaller than a vmm table of ABI 1.0 (%zu bytes)",
+		    "table size %zu is smaller than a vmm table of ABI 1.1 (%zu bytes)",
 		    sizeof(struct cld_driver) + 8, sizeof(struct cld_vmm_driver));
 		refused("short", want);
 	}

@@ -246,7 +246,25 @@ main(void)
 			free(got);
 			unlink(argvfile);
 			free(argvfile);
-			cld_services_set_ssh(&sc);
+			{
+				/* svc->ssh_options: the same words, for scp. */
+				char **o = cld_services.ssh_options(&inst.drv);
+				char line[512] = "";
+
+				for (size_t i = 0; o != NULL && o[i] != NULL; i++) {
+					strcat(line, i ? " " : "");
+					strcat(line, o[i]);
+				}
+				is_str(line, "-F /etc/cfg -o BatchMode=yes -o ConnectTimeout=7 -o ControlMaster=auto -o ControlPath=/run/ctl/%C -o ControlPersist=30 -o ServerAliveInterval=7",
+				    "ssh_options gives the words svc->ssh uses, in one block");
+				free(o);
+				cld_services_set_ssh(&sc);
+				o = cld_services.ssh_options(&inst.drv);
+				ok(o != NULL && strcmp(o[4], "-o") == 0 &&
+				    strcmp(o[5], "ControlPath=none") == 0 && o[6] == NULL,
+				    "ssh_options without reuse: ControlPath=none");
+				free(o);
+			}
 		}
 		ok(cld_ssh_control_dir_make("relative", &err) < 0, "a relative control directory is refused");
 		ok(cld_ssh_control_dir_make("/tmp/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", &err) < 0 &&
