@@ -931,8 +931,10 @@ xl_config_disks(struct cld_op *op, const struct xl *x,
 			return xl_bad(op, what, target,
 			    "a device name of lower-case letters and digits (xvda, hdc)");
 		}
+		/* tm makes swap and fs disks raw; DISK_FORMAT is for images. */
 		if (format == NULL)
-			format = x->disk_format;
+			format = type != NULL && (strcasecmp(type, "swap") == 0 ||
+			    strcasecmp(type, "fs") == 0) ? "raw" : x->disk_format;
 		else if (!xl_in(format, formats)) {
 			snprintf(what + strlen(what), sizeof(what) - strlen(what),
 			    " DRIVER");
