@@ -760,6 +760,8 @@ xl_lookup(struct cld_op *op, const char *host, int tool, const char *name,
 	return rc;
 }
 
+static void xl_cpu_forget(struct xl *x, const char *host, const char *name);
+
 /* -- the configuration -- */
 
 /* What the config being written has set already, for RAW's sake. */
@@ -1342,6 +1344,8 @@ xl_destroy_name(struct cld_op *op, const char *host, int tool,
 			rc = -1;
 	}
 	xl_run_release(&r);
+	if (rc == 0)
+		xl_cpu_forget(op->drv->priv, host, name);
 	return rc;
 }
 
@@ -1394,8 +1398,11 @@ xl_shutdown(struct cld_op *op, const struct cld_vm_desc *vm,
 	    (tool = xl_tool(op, vm->host)) < 0)
 		return -1;
 	for (;;) {
-		if ((rc = xl_lookup(op, vm->host, tool, vm->name, &d)) <= 0)
-			return rc;      /* gone: done; or we cannot tell */
+		if ((rc = xl_lookup(op, vm->host, tool, vm->name, &d)) <= 0) {
+			if (rc == 0)    /* gone: done */
+				xl_cpu_forget(x, vm->host, vm->name);
+			return rc;
+		}
 		if (xl_poll_state(d.state) == CLD_POLL_SHUTOFF)
 			return xl_destroy_name(op, vm->host, tool, vm->name);
 		if (!asked) {
@@ -1535,6 +1542,8 @@ xl_save(struct cld_op *op, const struct cld_vm_desc *vm, const char *path,
 	}
 	rc = xl_cmd(op, vm->host, tool, &r, "save", args);
 	xl_run_release(&r);
+	if (rc == 0)
+		xl_cpu_forget(op->drv->priv, vm->host, vm->name);
 	return rc;
 }
 
@@ -1610,8 +1619,10 @@ xl_migrate(struct cld_op *op, const struct cld_vm_desc *vm, const char *dest,
 	op->drv->svc->progress(op, 0, "migrating");
 	rc = xl_cmd(op, vm->host, tool, &r, "migrate", args);
 	xl_run_release(&r);
-	if (rc == 0)
+	if (rc == 0) {
+		xl_cpu_forget(x, vm->host, vm->name);
 		op->drv->svc->progress(op, 100, "migrated");
+	}
 	return rc;
 }
 
