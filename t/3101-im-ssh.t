@@ -13,6 +13,7 @@ ROOT=$TB_DATASTORE/probe          # PROBE_ROOT, as the hosts see it
 RPROBE=$TB_DATASTORE/.probe/cloudd-probe.sh
 PROBE="$TEST_DIR/cloudd-probe.sh" # a copy: a test changes its version
 cp "$top_srcdir/drivers/im/cloudd-probe.sh" "$PROBE"
+V=$(sed -n 's/^PROBE_VERSION=//p' "$PROBE")   # the probe's own version
 
 # fake_proc HOST CORES MEMTOTAL MEMAVAILABLE (KiB): HOST's proc files
 # under PROBE_ROOT.
@@ -97,13 +98,13 @@ test_expect 'the report: every attribute, with its units, and the host'"'"'s own
 	test "$(a USEDMEMORY)" = 2097152 &&
 	test "$(a NETRX)" = 1003 && test "$(a NETTX)" = 2004 &&
 	test "$(a HYPERVISOR)" = none && test "$(a ARCH)" = "$(uname -m)" &&
-	test "$(a HOSTNAME)" = node2 && test "$(a PROBE_VERSION)" = 1
+	test "$(a HOSTNAME)" = node2 && test "$(a PROBE_VERSION)" = "$V"
 '
 
 test_expect 'the probe was copied to each host on first contact, once' '
 	for h in $TB_HOSTS; do cmp "$PROBE" "$(tb_dir $h)/.probe/cloudd-probe.sh" || return 1; done &&
-	test "$(grep -c "copying probe version 1 to" cloudd.log)" = 4 &&
-	test_grep cloudd.log "copying probe version 1 to '"'"'node1'"'"':$RPROBE (it has none)"
+	test "$(grep -c "copying probe version $V to" cloudd.log)" = 4 &&
+	test_grep cloudd.log "copying probe version $V to '"'"'node1'"'"':$RPROBE (it has none)"
 '
 
 # How late a state may be seen: wait_host polls through cloudctl, which
@@ -124,7 +125,7 @@ test_expect 'an unchanged probe is not copied again' '
 '
 
 test_expect 'a probe of another version is copied to every host and reports it' '
-	sed -i "s/^PROBE_VERSION=1\$/PROBE_VERSION=1.1-test/" "$PROBE" &&
+	sed -i "s/^PROBE_VERSION=$V\$/PROBE_VERSION=1.1-test/" "$PROBE" &&
 	grep -q "^PROBE_VERSION=1.1-test\$" "$PROBE" &&
 	i=0 && while [ $i -lt 50 ]; do
 		n=0 && for h in $TB_HOSTS; do
@@ -135,7 +136,7 @@ test_expect 'a probe of another version is copied to every host and reports it' 
 	done &&
 	test $n = 4 &&
 	for h in $TB_HOSTS; do cmp "$PROBE" "$(tb_dir $h)/.probe/cloudd-probe.sh" || return 1; done &&
-	test "$(grep -c "copying probe version 1.1-test to .* (it has 1)" cloudd.log)" = 4
+	test "$(grep -c "copying probe version 1.1-test to .* (it has $V)" cloudd.log)" = 4
 '
 
 test_expect 'the probe reports the hypervisor'"'"'s domains as VM vectors, names quoted' '

@@ -9,10 +9,10 @@
 # probe again when they differ.  ROOT (default /) is where proc/cpuinfo,
 # proc/meminfo, proc/stat and proc/net/dev are read from; when it is not /,
 # ROOT/bin comes first in PATH too (a stand-in xl or virsh for tests).
-# POSIX sh, awk, sed and uname only; xl or virsh when present.
+# POSIX sh, awk, sed and uname only; xl (or xm) or virsh when present.
 #
 # Change PROBE_VERSION with every change to this file.
-PROBE_VERSION=1
+PROBE_VERSION=2
 
 set -u
 LC_ALL=C
@@ -41,8 +41,14 @@ q() {
 
 # The hypervisor: xl when it exists, else virsh when it answers, else none.
 hv=none
+xen=xl
 if command -v xl >/dev/null 2>&1; then
 	hv=xen
+# vmm/xl's xm fallback: older Xen hosts have only xm, whose "xm list"
+# prints the same columns as "xl list".
+elif command -v xm >/dev/null 2>&1; then
+	hv=xen
+	xen=xm
 elif command -v virsh >/dev/null 2>&1 &&
     virsh -c qemu:///system version >/dev/null 2>&1; then
 	hv=kvm
@@ -53,7 +59,7 @@ fi
 hv_sample() {
 	case $hv in
 	xen)
-		xl list 2>/dev/null | awk -v devs="$r/proc/net/dev" '
+		"$xen" list 2>/dev/null | awk -v devs="$r/proc/net/dev" '
 		BEGIN {
 			# vifD.N: the host side of domain D'"'"'s NICs; what the
 			# host receives the guest sent.

@@ -10,6 +10,11 @@
 #                       machine cannot have a testbed, saying why.
 #                       TB_SHARED=1 first (or TB_SHARED="node3 node4": only those hosts): one common directory is the
 #                       datastore of every host (shared storage).
+#                       TB_SBIN=1 first (or TB_SBIN="node1 node3"): those
+#                       hosts get a directory of their own, tb_sbin HOST,
+#                       bound over /usr/local/sbin, first in root's PATH
+#                       over ssh: programs for one host only (the stub xl
+#                       and xm of t/lib/xen-stub.sh).
 #   testbed_down        tear it down now (idempotent; also run at exit)
 #
 #   $TB_HOSTS           "node1 node2 ..."
@@ -39,6 +44,7 @@ TB_NET=""
 TB_BRIDGE=""
 TB_SHARED_DIR=""
 TB_SHARED_LIST=""
+TB_SBIN_LIST=""
 TB_DIR="$TEST_DIR/tb"
 TB_SSH_CONFIG="$TB_DIR/ssh_config"
 TB_SSHD=/usr/sbin/sshd
@@ -79,6 +85,19 @@ tb_dir() {
 	else
 		echo "$TB_DIR/$1/datastore"
 	fi
+}
+
+# Whether HOST has a /usr/local/sbin of its own (TB_SBIN).
+_tb_sbin() {
+	[ -n "$TB_SBIN_LIST" ] || return 1
+	[ "$TB_SBIN_LIST" = 1 ] && return 0
+	case " $TB_SBIN_LIST " in *" $1 "*) return 0;; esac
+	return 1
+}
+
+tb_sbin() {
+	_tb_k "$1" >/dev/null && _tb_sbin "$1" || { echo "testbed: '$1' has no sbin of its own (TB_SBIN)" >&2; return 1; }
+	echo "$TB_DIR/$1/sbin"
 }
 
 tb_ssh() {
@@ -146,12 +165,15 @@ tb_start_sshd() {
 	ns=$(tb_netns "$h")
 	d="$TB_DIR/$h"
 	ds=$(tb_dir "$h")
+	sbin=""
+	! _tb_sbin "$h" || sbin="$d/sbin"
 	rm -f "$d/sshd.pid"
 	ip netns exec "$ns" unshare --mount --uts --propagation private \
 	    sh -c 'hostname "$1" && mount --bind "$2" "$3" &&
 		mount --bind "$4" /root &&
+		{ [ -z "$8" ] || mount --bind "$8" /usr/local/sbin; } &&
 		exec "$5" -f "$6" -E "$7"' sh "$h" "$ds" "$TB_DATASTORE" \
-	    "$d/root" "$TB_SSHD" "$d/sshd_config" "$d/sshd.log" \
+	    "$d/root" "$TB_SSHD" "$d/sshd_config" "$d/sshd.log" "$sbin" \
 	    >>"$d/sshd.log" 2>&1 || {
 		echo "testbed: sshd of $h did not start:" >&2
 		cat "$d/sshd.log" >&2
@@ -233,6 +255,8 @@ testbed_up() {
 		TB_SHARED_DIR=""
 		TB_SHARED_LIST=""
 	fi
+	TB_SBIN_LIST=${TB_SBIN:-}
+	[ -z "$TB_SBIN_LIST" ] || mkdir -p /usr/local/sbin || return 1
 	rm -f "$TB_DIR/id" "$TB_DIR/id.pub"
 	ssh-keygen -q -t ed25519 -N '' -C testbed -f "$TB_DIR/id" || return 1
 	cp "$TB_DIR/id.pub" "$TB_DIR/authorized_keys"
@@ -247,6 +271,7 @@ testbed_up() {
 		d="$TB_DIR/$h"
 		TB_HOSTS="$TB_HOSTS${TB_HOSTS:+ }$h"
 		mkdir -p "$d/datastore" "$d/root"
+		! _tb_sbin "$h" || mkdir -p "$d/sbin" || return 1
 		rm -f "$d/hostkey" "$d/hostkey.pub"
 		ssh-keygen -q -t ed25519 -N '' -C "$h" -f "$d/hostkey" || return 1
 		echo "$addr $(cut -d' ' -f1,2 "$d/hostkey.pub")" >>"$TB_DIR/known_hosts"
