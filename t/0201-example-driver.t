@@ -5,7 +5,9 @@
 # pkg-config alone; the installed cloudd loads it from cloudd.conf and
 # leases VMs through it on a fake host (t/lib/testbed.sh): a real
 # qemu-system-x86_64 runs there, "cloudctl vm list" shows it RUNNING, the
-# monitor's commands reach it, and shutdown leaves nothing behind.  Along
+# monitor's commands reach it, and shutdown leaves nothing behind.  The
+# example im driver of cloudd-drivers(7), taken from the installed page,
+# is built the way the page says and monitors a second host.  Along
 # the way: where the installed files are, what cloudd.pc says, the sample
 # configuration, and that uninstall removes everything install put.
 #
@@ -19,7 +21,7 @@ command -v qemu-system-x86_64 >/dev/null ||
 	skip_all "qemu-system-x86_64 is not installed (tools/install-deps installs qemu-system-x86)"
 command -v perl >/dev/null || skip_all "perl is not installed (Debian: perl-base)"
 command -v "${CC:-cc}" >/dev/null || skip_all "no C compiler (build-essential)"
-testbed_up 1 || exit 1
+testbed_up 2 || exit 1
 
 STAGE=$TEST_DIR/stage
 DS=/var/lib/cloudd/datastore
@@ -122,6 +124,16 @@ test_expect 'the example builds from its installed copy with pkg-config alone' '
 	mk -C ex install >>build.log 2>&1 && test -f "$DRIVERDIR/vmm_qemu.so"
 '
 
+test_expect 'the example of cloudd-drivers(7) builds as the page says and installs' '
+	page=$(find "$STAGE" -name cloudd-drivers.7) && test -n "$page" &&
+	sed -n "/^\.\\\\\" BEGIN meminfo.c/,/^\.\\\\\" END meminfo.c/p" "$page" |
+	    sed -e "/^\./d" -e "s/\\\\e/\\\\/g" >meminfo.c &&
+	test "$(grep -c . meminfo.c)" -gt 40 &&
+	"${CC:-cc}" $(pkg-config --cflags cloudd) -shared -fPIC -Wl,-z,defs \
+	    -o im_meminfo.so meminfo.c 2>cc.err && ! test -s cc.err &&
+	install -m 755 im_meminfo.so "$(pkg-config --variable=driverdir cloudd)"
+'
+
 cat >"$TEST_DIR/cloudd.conf" <<CONF
 DRIVER_PATH = "$DRIVERDIR"
 DATABASE = "$TEST_DIR/cloudd.db"
@@ -134,6 +146,7 @@ TIMEOUT = [ SHUTDOWN = 4, BOOT = 30 ]
 DATASTORE = "$DS"
 SSH = [ CONFIG = "$TB_SSH_CONFIG" ]
 IM_DRIVER = [ NAME = "ssh", PROBE = "$PROBE" ]
+IM_DRIVER = [ NAME = "meminfo" ]
 TM_DRIVER = [ NAME = "ssh", DATASTORE = "$DS" ]
 VMM_DRIVER = [ NAME = "qemu" ]
 NET_DRIVER = [ NAME = "dummy" ]
@@ -204,6 +217,15 @@ cloudd_start || exit 1
 test_expect 'a host whose vmm is the example driver is monitored' '
 	ctl host create node1 --im ssh --vmm qemu &&
 	wait_host node1 MONITORED
+'
+
+test_expect 'the example im driver of the manual monitors a host: its CPUs and memory' '
+	ctl host create node2 --im meminfo --vmm qemu &&
+	wait_host node2 MONITORED &&
+	test "$(ctl_json .tcpu host show node2)" = $(( $(getconf _NPROCESSORS_ONLN) * 100 )) &&
+	test "$(ctl_json .tmem host show node2)" = \
+	    "$(sed -n "s/^MemTotal: *\([0-9]*\) kB/\1/p" /proc/meminfo)" &&
+	test "$(ctl_json .attributes.HYPERVISOR host show node2)" = none
 '
 
 test_expect 'a VM is leased through it: RUNNING on node1' '
@@ -292,6 +314,7 @@ test_expect 'cloudd stops; no qemu is left on the host' '
 
 test_expect 'uninstall removes everything install put, but a changed cloudd.conf' '
 	mk -C ex uninstall >/dev/null && test ! -e "$DRIVERDIR/vmm_qemu.so" &&
+	rm "$DRIVERDIR/im_meminfo.so" &&
 	mk -C "$top_builddir" uninstall DESTDIR="$STAGE" >uninstall.log 2>&1 &&
 	find "$STAGE" -type f >left &&
 	conf=$(find "$STAGE" -path "*/etc/cloudd/cloudd.conf") &&
