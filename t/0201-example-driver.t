@@ -163,6 +163,7 @@ NAME = "qemu-vm"
 CPU = 0.5
 MEMORY = 64
 DISK = [ SOURCE = "$TEST_DIR/disk.img", TARGET = "vda" ]
+DISK = [ SOURCE = "$TEST_DIR/disk.img", TYPE = "cdrom", TARGET = "hdc" ]
 EOF
 
 # The pid of VM $1's qemu on node1, from the pidfile the driver made.
@@ -241,6 +242,7 @@ test_expect 'a real qemu runs it on the host: in its namespace, under TCG, with 
 	tr "\0" " " <"/proc/$pid/cmdline" >cmdline &&
 	test_grep cmdline "-accel tcg" && ! grep -e kvm cmdline &&
 	test_grep cmdline "file=$DS/0/disk.0,format=raw,if=virtio" &&
+	test_grep cmdline "file=$DS/0/disk.1,format=raw,if=ide,media=cdrom,readonly=on" &&
 	test_grep cmdline "-m 64 " &&
 	test_grep "$TEST_DIR/cloudd.log" "vmm/qemu: '"'"'cld-0'"'"' runs on '"'"'node1'"'"' as process $pid"
 '
@@ -303,6 +305,15 @@ test_expect 'a VM the driver cannot run fails with the driver'"'"'s words' '
 	ctl_json .reason vm show 2 >reason &&
 	test_grep reason "vmm deploy on '"'"'node1'"'"' failed: NIC: the vmm driver '"'"'qemu'"'"' runs VMs without network interfaces" &&
 	ctl vm delete 2 && wait_vm 2 DONE 30
+'
+
+test_expect 'a kernel QEMU cannot load fails the VM with QEMU'"'"'s own words' '
+	sed "s/^NAME = .*/NAME = \"bad-kernel\"/" vm.tmpl >kernel.tmpl &&
+	echo "OS = [ KERNEL = \"/nonexistent/vmlinuz\", KERNEL_CMD = \"console=ttyS0 quiet\" ]" >>kernel.tmpl &&
+	test "$(ctl vm create kernel.tmpl)" = 3 && wait_vm 3 FAILED 30 &&
+	ctl_json .reason vm show 3 >reason &&
+	test_grep reason "vmm deploy on '"'"'node1'"'"' failed: qemu: could not open kernel file '"'"'/nonexistent/vmlinuz'"'"'" &&
+	ctl vm delete 3 && wait_vm 3 DONE 30 && test ! -e "$(tb_dir node1)/datastore/3"
 '
 
 test_expect 'cloudd stops; no qemu is left on the host' '

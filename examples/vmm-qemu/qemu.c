@@ -224,9 +224,10 @@ qemu_last_line(const char *s, char *out, size_t outsz)
 
 /*
  * Run SCRIPT on the VM's host with ARGS (NULL-terminated) after the VM's
- * directory and name.  On success R holds what it printed (the caller
- * frees r->out and r->errout).  On failure op->err says, in words for the
- * user, that the host could not be reached or what WHAT met there.
+ * directory and name.  On success R holds what it printed.  On failure
+ * op->err says, in words for the user, that the host could not be reached
+ * or what went wrong there.  The caller frees r->out and r->errout either
+ * way.
  */
 static int
 qemu_ssh(struct cld_op *op, const struct cld_vm_desc *vm, const char *script,
@@ -255,13 +256,21 @@ qemu_ssh(struct cld_op *op, const struct cld_vm_desc *vm, const char *script,
 		cld_err_prefix(op->err, "%s of '%s'", what, vm->name);
 		return -1;
 	}
+	/*
+	 * The core puts the step and the host in front ("vmm deploy on
+	 * 'node1' failed: ..."): say what went wrong there, in the words of
+	 * the program that failed.
+	 */
 	qemu_last_line(r->errout, line, sizeof(line));
 	if (r->status == 255)
 		cld_err_set(op->err, CLD_EDRIVER, "cannot reach '%s' over ssh: %s",
 		    vm->host, line[0] ? line : "ssh said nothing");
+	else if (line[0] != '\0')
+		cld_err_set(op->err, CLD_EDRIVER, "%s", line);
 	else
-		cld_err_set(op->err, CLD_EDRIVER, "%s of '%s' failed on '%s'%s%s",
-		    what, vm->name, vm->host, line[0] ? ": " : "", line);
+		cld_err_set(op->err, CLD_EDRIVER,
+		    "%s of '%s' exited with status %d on '%s'", what, vm->name,
+		    r->status, vm->host);
 	return -1;
 }
 
@@ -327,7 +336,7 @@ qemu_fini(struct cld_drv *drv)
 
 /* ------------------------------------------------------------- deploy */
 
-/* qemu's arguments; strings it makes are kept in BUF (BUFSZ bytes). */
+/* qemu's argv; the words qemu_argf() makes are kept in buf. */
 struct qemu_args {
 	const char *argv[QEMU_ARGV_MAX];
 	size_t n;
@@ -431,7 +440,7 @@ qemu_os(struct cld_op *op, const struct cld_vm_desc *vm, struct qemu_args *a)
 			return -1;
 		}
 		if (qemu_arg(a, files[i].opt) < 0 || qemu_arg(a, p) < 0)
-			return -1;
+			goto toolong;
 	}
 	if ((cmd = cld_vector_get(os, "KERNEL_CMD")) != NULL) {
 		/* One argument: QEMU hands it to the kernel as it is. */
@@ -441,9 +450,12 @@ qemu_os(struct cld_op *op, const struct cld_vm_desc *vm, struct qemu_args *a)
 			return -1;
 		}
 		if (qemu_arg(a, "-append") < 0 || qemu_arg(a, cmd) < 0)
-			return -1;
+			goto toolong;
 	}
 	return 0;
+toolong:
+	cld_err_set(op->err, CLD_EINVAL, "QEMU's command line is too long");
+	return -1;
 }
 
 static int
