@@ -67,6 +67,6 @@ int cld_conf_load(const char *path, struct cld_conf *c, struct cld_err *err);
 void cld_conf_release(struct cld_conf *c);
 
 /* The default configuration file. */
-#define CLD_CONF_DEFAULT CLD_SYSCONFDIR "/cloudd.conf"
+#define CLD_CONF_DEFAULT CLD_SYSCONFDIR "/cloudd/cloudd.conf"
 
 #endif /* CLD_CONF_H */
