@@ -253,10 +253,37 @@ cld_vm_json_invalidate(struct cld_vm *vm)
 	vm->json_len = 0;
 }
 
+/*
+ * What the VM is doing: its step and, while the step's driver reports
+ * progress, how far it has got ("clone disks: 42%, copied 430 of 1024
+ * MiB").  Read from the job's control block, which the driver's thread
+ * updates under its own lock.
+ */
+static const char *
+vm_progress(const struct cld_vm *vm, char *buf, size_t sz)
+{
+	struct cld_op_ctl *ctl;
+	char what[sizeof(ctl->what)];
+	int pct;
+
+	if (vm->progress == NULL || vm->job == NULL)
+		return vm->progress;
+	ctl = &vm->job->ctl;
+	if ((pct = atomic_load(&ctl->percent)) < 0)
+		return vm->progress;
+	pthread_mutex_lock(&ctl->lock);
+	memcpy(what, ctl->what, sizeof(what));
+	pthread_mutex_unlock(&ctl->lock);
+	snprintf(buf, sz, "%s: %d%%%s%s", vm->progress, pct,
+	    what[0] != '\0' ? ", " : "", what);
+	return buf;
+}
+
 static json_t *
 vm_json(struct cld_core *c, const struct cld_vm *vm)
 {
 	const char *reason = vm->reason;
+	char progress[256];
 	json_t *o;
 
 	if (reason == NULL && vm->state == CLD_VM_PENDING)
@@ -280,7 +307,7 @@ vm_json(struct cld_core *c, const struct cld_vm *vm)
 	    cld_vm_state_name(vm->failed_state) : NULL,
 	    "stime", (json_int_t)vm->stime,
 	    "etime", (json_int_t)vm->etime,
-	    "progress", vm->progress);
+	    "progress", vm_progress(vm, progress, sizeof(progress)));
 	if (o == NULL)
 		fatalx("json_pack failed for VM %" PRId64, vm->id);
 	return o;
@@ -307,8 +334,8 @@ buf_add(struct buf *b, const char *s, size_t n)
 /*
  * Append VM's list entry to B.  The entry is cached until the VM changes
  * (the loop drops it, holding the state lock for writing); readers fill
- * it under json_lock.  A PENDING VM's entry says why it waits, which
- * changes without the VM: never cached.
+ * it under json_lock.  A PENDING VM's entry says why it waits, and a busy
+ * VM's how far its step has got, which change without the VM: never cached.
  */
 static void
 vm_json_append(struct cld_core *c, struct cld_vm *vm, struct buf *b)
@@ -316,7 +343,7 @@ vm_json_append(struct cld_core *c, struct cld_vm *vm, struct buf *b)
 	json_t *o;
 	char *t;
 
-	if (vm->state == CLD_VM_PENDING) {
+	if (vm->state == CLD_VM_PENDING || vm->job != NULL) {
 		o = vm_json(c, vm);
 		t = json_dumps(o, JSON_COMPACT);
 		json_decref(o);

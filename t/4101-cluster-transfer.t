@@ -28,8 +28,12 @@ IM_DRIVER = [ NAME = "ssh", PROBE = "$top_srcdir/drivers/im/cloudd-probe.sh" ]
 VMM_DRIVER = [ NAME = "dummy" ]
 TM_DRIVER = [ NAME = "ssh", DATASTORE = "$DS", SSH_CONFIG = "$TB_SSH_CONFIG" ]
 TM_DRIVER = [ NAME = "shared", DATASTORE = "$TB_DATASTORE", FRONTEND_DATASTORE = "$TB_SHARED_DIR" ]
+TM_DRIVER = [ NAME = "slow", MODULE = "ssh", DATASTORE = "$DS", SCP = "$TEST_DIR/slow-scp" ]
 NET_DRIVER = [ NAME = "dummy" ]
 CONF
+# scp at 4 Mbit/s, for a copy long enough to watch.
+printf '#!/bin/sh\nexec scp -l 4000 "$@"\n' >"$TEST_DIR/slow-scp"
+chmod +x "$TEST_DIR/slow-scp"
 test_cleanup 'for s in "$TEST_DIR"/cloudd-ssh/*; do [ -S "$s" ] && ssh -F /dev/null -o ControlPath="$s" -O exit x; done'
 cloudd_start || exit 1
 
@@ -61,6 +65,24 @@ test_expect 'tm/ssh: the disk is a full copy on the VM'"'"'s host, and only ther
 	! ls "$(tb_dir $h)/datastore/$a" | grep part
 '
 a=$(cat a 2>/dev/null)
+a=$(cat a 2>/dev/null)
+
+# "slow" is tm/ssh without SSH_CONFIG: its scp gets the core's ssh options.
+test_expect 'vm show tells how far a copy has got while it copies' '
+	ctl cluster set copy --tm slow &&
+	tmpl copy "$TEST_DIR/images/debian.img" &&
+	s=$(ctl vm create vm.tmpl) && n=0 &&
+	until ctl_json .progress vm show $s >p 2>/dev/null &&
+	    grep -E "^tm prolog: [1-9][0-9]?%, copied [0-9]+ of 4 MiB$" p; do
+		n=$((n + 1)); test $n -lt 300 || { cat p; exit 1; }
+		sleep 0.1
+	done &&
+	ctl vm show $s | grep "^PROGRESS.*tm prolog: [0-9]*%, copied" &&
+	wait_vm $s RUNNING 60 &&
+	test "$(ctl_json .progress vm show $s)" = null &&
+	ctl cluster set copy --tm ssh &&
+	ctl vm delete $s && wait_vm $s DONE 30
+'
 
 test_expect 'tm/shared: a small copy-on-write clone on the shared store, no bytes copied' '
 	tmpl cow "$TB_SHARED_DIR/images/debian.img" &&
