@@ -51,6 +51,19 @@
 
 enum vmm_lv_type { VMM_LV_KVM, VMM_LV_QEMU, VMM_LV_XEN, VMM_LV_TEST };
 
+/*
+ * When libvirt checks a description against its schema before starting
+ * it: that catches a misspelt element of a RAW fragment, which libvirt
+ * would otherwise ignore, but costs tens of milliseconds of the daemon's
+ * CPU (of cloudd's, for test:///).  What the driver writes itself is
+ * checked by its tests, so by default only descriptions with a RAW are.
+ */
+enum vmm_lv_validate { VMM_LV_VALIDATE_NEVER, VMM_LV_VALIDATE_RAW,
+	VMM_LV_VALIDATE_ALWAYS };
+
+static const char *const vmm_lv_validates[] = { "never", "raw", "always",
+	NULL };
+
 static const char *const vmm_lv_types[] = { "kvm", "qemu", "xen", "test",
 	NULL };
 
@@ -61,7 +74,7 @@ struct vmm_lv {
 	const char *uri;          /* URI: the pattern */
 	int type;                 /* TYPE: the domain type */
 	const char *disk_format;  /* DISK_FORMAT: raw or qcow2 */
-	int validate;             /* VALIDATE: libvirt checks the XML on its schema */
+	int validate;             /* VALIDATE: enum vmm_lv_validate */
 	const char *migrate_uri;  /* MIGRATE_URI: pattern, or NULL (libvirt's choice) */
 };
 
@@ -166,11 +179,17 @@ vmm_lv_init(struct cld_drv *drv, struct cld_err *err)
 		}
 		lv->disk_format = v;
 	}
-	lv->validate = 1;
-	if ((v = svc->conf_get(drv, "VALIDATE")) != NULL &&
-	    vmm_lv_yesno(v, &lv->validate) == -1) {
-		cld_err_set(err, CLD_ECONFIG, "VALIDATE: '%s' is not yes or no", v);
-		goto fail;
+	lv->validate = VMM_LV_VALIDATE_RAW;
+	if ((v = svc->conf_get(drv, "VALIDATE")) != NULL) {
+		for (i = 0; vmm_lv_validates[i] != NULL; i++)
+			if (strcmp(v, vmm_lv_validates[i]) == 0)
+				break;
+		if (vmm_lv_validates[i] == NULL) {
+			cld_err_set(err, CLD_ECONFIG,
+			    "VALIDATE: '%s' is not always, raw or never", v);
+			goto fail;
+		}
+		lv->validate = (int)i;
 	}
 	if (cld_lv_uri_check(lv->uri, "URI", err) == -1)
 		goto fail;
@@ -1271,7 +1290,10 @@ vmm_lv_deploy_fn(struct vmm_lv_call *k)
 		op->drv->svc->log(op->drv, CLD_LOG_DEBUG, "deploy '%s' on '%s'",
 		    vm->name, k->uri);
 		dom = virDomainCreateXML(k->conn, xml,
-		    k->lv->validate ? VIR_DOMAIN_START_VALIDATE : 0);
+		    k->lv->validate == VMM_LV_VALIDATE_ALWAYS ||
+		    (k->lv->validate == VMM_LV_VALIDATE_RAW &&
+		    cld_attrs_next(vm->tmpl->attrs, vm->tmpl->n, "RAW", NULL) != NULL) ?
+		    VIR_DOMAIN_START_VALIDATE : 0);
 		if (dom == NULL) {
 			k->connfail = cld_lv_fail(op, k->conn,
 			    "cannot start '%s' on '%s'", vm->name, vm->host);

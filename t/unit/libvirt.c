@@ -357,7 +357,7 @@ test_init(void)
 		{ "URI", "HOST/system", "URI: 'HOST/system' has no scheme (a URI such as qemu+ssh://HOST/system)" },
 		{ "URI", "", "URI: the URI is empty" },
 		{ "DISK_FORMAT", "vmdk", "DISK_FORMAT: 'vmdk' is not raw or qcow2" },
-		{ "VALIDATE", "maybe", "VALIDATE: 'maybe' is not yes or no" },
+		{ "VALIDATE", "yes", "VALIDATE: 'yes' is not always, raw or never" },
 		{ "MIGRATE_URI", "tcp:// HOST", "MIGRATE_URI: 'tcp:// HOST' has a blank or a control character" },
 		{ "URL", "qemu:///system", "unknown option 'URL' (URI, TYPE, DISK_FORMAT, VALIDATE, MIGRATE_URI)" },
 	};
@@ -383,7 +383,7 @@ test_init(void)
 	    t.err.msg);
 	t_close(&t);
 	ok(t_open(&t, VMM, "lv", "URI", "xen+ssh://root@HOST", "TYPE", "xen",
-	    "DISK_FORMAT", "qcow2", "VALIDATE", "no", "MIGRATE_URI",
+	    "DISK_FORMAT", "qcow2", "VALIDATE", "never", "MIGRATE_URI",
 	    "tcp://HOST", NULL) == 0, "vmm init with every option: %s",
 	    t.err.msg);
 	t_close(&t);
@@ -419,13 +419,15 @@ test_xml(void)
 	char *domid = NULL, b[512], path[PATH_MAX + 64];
 
 	snprintf(t_uri, sizeof(t_uri), "test://%s/HOST.xml", t_dir);
-	if (t_open(&t, VMM, "lv", "URI", t_uri, "TYPE", "qemu", NULL) == -1 ||
-	    t_vm(&v, 7, "node1", t_rich) == -1) {
+	/* VALIDATE = always: libvirt's schema checks what the driver writes. */
+	if (t_open(&t, VMM, "lv", "URI", t_uri, "TYPE", "qemu", "VALIDATE",
+	    "always", NULL) == -1 || t_vm(&v, 7, "node1", t_rich) == -1) {
 		ok(0, "an instance and a VM: %s", t.err.msg);
 		t_close(&t);
 		return;
 	}
-	ok(t_deploy(&t, &v, &domid, &c) == 0, "a VM with OS, FEATURES, disks, NICs, GRAPHICS and RAW deploys: %s",
+	ok(t_deploy(&t, &v, &domid, &c) == 0,
+	    "a VM with OS, FEATURES, disks, NICs, GRAPHICS and RAW deploys, its XML valid by libvirt's schema: %s",
 	    c.err.msg);
 	ok(domid != NULL && strspn(domid, "0123456789") == strlen(domid) &&
 	    domid[0] != '\0', "  its domid is libvirt's id ('%s')",
@@ -483,7 +485,7 @@ test_xml(void)
 	/* Xen: paravirtual with a boot loader, no default NIC model, xvd names. */
 	t_close(&t);
 	if (t_open(&t, VMM, "lv", "URI", t_uri, "TYPE", "xen", "DISK_FORMAT",
-	    "qcow2", NULL) == -1 ||
+	    "qcow2", "VALIDATE", "always", NULL) == -1 ||
 	    t_vm(&v, 8, "node1",
 	    "OS = [ BOOTLOADER = \"/usr/bin/pygrub\" ]\n"
 	    "DISK = [ SOURCE = \"/srv/a.img\" ]\nNIC = [ BRIDGE = \"xenbr0\" ]\n"
@@ -604,7 +606,7 @@ test_libvirt_errors(void)
 
 	if (t_open(&t, VMM, "lv", "URI", t_uri, "TYPE", "qemu", NULL) == -1 ||
 	    t_open(&nv, VMM, "nv", "URI", t_uri, "TYPE", "qemu", "VALIDATE",
-	    "no", NULL) == -1) {
+	    "never", NULL) == -1) {
 		ok(0, "instances: %s %s", t.err.msg, nv.err.msg);
 		t_close(&t);
 		return;
@@ -613,12 +615,12 @@ test_libvirt_errors(void)
 	ok(t_deploy(&t, &v, &domid, &c) == -1 && c.err.code == CLD_EDRIVER &&
 	    strncmp(c.err.msg, want, strlen(want)) == 0 &&
 	    strstr(c.err.msg, "failed to validate against schema") != NULL,
-	    "an element libvirt does not know fails its schema check (VALIDATE): %s",
+	    "an element libvirt does not know, in a RAW, fails its schema check: %s",
 	    c.err.msg);
 	ok(strchr(c.err.msg, '\n') == NULL, "  on one line");
 	free(domid);
 	ok(t_deploy(&nv, &v, &domid, &c) == 0,
-	    "with VALIDATE = no libvirt ignores it and starts the VM: %s", c.err.msg);
+	    "with VALIDATE = never libvirt ignores it and starts the VM: %s", c.err.msg);
 	VMM->destroy(t_call(&c, &nv.drv), &v.d, 0);
 	free(domid);
 	t_vm_free(&v);
