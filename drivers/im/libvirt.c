@@ -303,8 +303,19 @@ im_lv_probe(struct cld_op *op, const char *uri, virConnectPtr conn,
 			virResetLastError();
 			continue;
 		}
-		if (cld_lv_dom_stats(op, uri, conn, doms[i], &st, connfail) == -1)
-			goto cleanup;
+		if (cld_lv_dom_stats(op, uri, conn, doms[i], &st, connfail) == -1) {
+			if (*connfail)
+				goto cleanup;
+			/*
+			 * One domain's figures are not the host's health: leave
+			 * it out, and cloudd asks vmm/libvirt about it, which
+			 * says what is wrong with it.
+			 */
+			svc->log(op->drv, CLD_LOG_DEBUG, "'%s' left out: %s", name,
+			    op->err->msg);
+			cld_err_clear(op->err);
+			continue;
+		}
 		/* Gone since the list, or stopped: not a running domain. */
 		if (st.state == CLD_POLL_MISSING || st.state == CLD_POLL_SHUTOFF)
 			continue;

@@ -1466,13 +1466,20 @@ vmm_lv_destroy_fn(struct vmm_lv_call *k)
 {
 	const struct cld_vm_desc *vm = k->vm;
 	virDomainPtr dom = NULL;
-	int missing = 0, code, rc = -1;
+	int missing = 0, code, active, persistent, rc = -1;
 
 	if ((dom = vmm_lv_lookup(k, k->conn, vm->host, &missing)) == NULL) {
 		rc = missing ? 0 : -1;
 		goto cleanup;
 	}
-	if (virDomainIsActive(dom) == 1 && virDomainDestroy(dom) < 0) {
+	if ((active = virDomainIsActive(dom)) < 0) {
+		if (cld_lv_last_code() == VIR_ERR_NO_DOMAIN)
+			goto gone;
+		k->connfail = cld_lv_fail(k->op, k->conn,
+		    "cannot read the state of '%s' on '%s'", vm->name, vm->host);
+		goto cleanup;
+	}
+	if (active && virDomainDestroy(dom) < 0) {
 		code = cld_lv_last_code();
 		/* Gone or stopped meanwhile: what destroy wanted. */
 		if (code != VIR_ERR_NO_DOMAIN && code != VIR_ERR_OPERATION_INVALID) {
@@ -1482,15 +1489,23 @@ vmm_lv_destroy_fn(struct vmm_lv_call *k)
 		}
 	}
 	virResetLastError();
-	/* cloudd's domains are transient; one defined by hand goes too. */
-	if (virDomainIsPersistent(dom) == 1 &&
-	    virDomainUndefineFlags(dom, VIR_DOMAIN_UNDEFINE_MANAGED_SAVE |
+	/* cloudd's domains are transient (gone now); one defined by hand goes too. */
+	if ((persistent = virDomainIsPersistent(dom)) < 0) {
+		if (cld_lv_last_code() == VIR_ERR_NO_DOMAIN)
+			goto gone;
+		k->connfail = cld_lv_fail(k->op, k->conn,
+		    "cannot read the state of '%s' on '%s'", vm->name, vm->host);
+		goto cleanup;
+	}
+	if (persistent && virDomainUndefineFlags(dom,
+	    VIR_DOMAIN_UNDEFINE_MANAGED_SAVE |
 	    VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA) < 0 &&
 	    cld_lv_last_code() != VIR_ERR_NO_DOMAIN) {
 		k->connfail = cld_lv_fail(k->op, k->conn,
 		    "cannot undefine '%s' on '%s'", vm->name, vm->host);
 		goto cleanup;
 	}
+gone:
 	virResetLastError();
 	rc = 0;
 cleanup:

@@ -739,6 +739,52 @@ test_ops(void)
 	t_close(&t);
 }
 
+/* A domain of the VM's name that someone defined (persistent) by hand. */
+static void
+test_persistent(void)
+{
+	static const char xml[] = "<domain type='test'><name>cld-33</name>"
+	    "<memory unit='KiB'>65536</memory><os><type>hvm</type></os></domain>";
+	char uri[PATH_MAX + 64], *domid = NULL;
+	virConnectPtr conn = NULL;
+	virDomainPtr dom = NULL;
+	struct t_inst t;
+	struct t_vm v;
+	struct t_call c;
+
+	if (t_open(&t, VMM, "lv", "URI", t_uri, "TYPE", "test", NULL) == -1) {
+		ok(0, "an instance: %s", t.err.msg);
+		return;
+	}
+	t_vm(&v, 33, "node1", "");
+	snprintf(uri, sizeof(uri), "test://%s/node1.xml", t_dir);
+	if ((conn = cld_lv_connect(t_call(&c, &t.drv), uri)) == NULL ||
+	    (dom = virDomainDefineXML(conn, xml)) == NULL) {
+		ok(0, "a persistent domain defined: %s", c.err.msg);
+		goto cleanup;
+	}
+	ok(t_deploy(&t, &v, &domid, &c) == -1 && c.err.code == CLD_EEXIST,
+	    "deploy refuses a domain of its name defined but off: %s", c.err.msg);
+	free(domid);
+	domid = NULL;
+	is_int(t_state(&t, &v, NULL), CLD_POLL_SHUTOFF, "poll says it is shut off");
+	ok(virDomainCreate(dom) == 0, "started by hand");
+	ok(t_deploy(&t, &v, &domid, &c) == 0, "  then deploy takes it as running: %s",
+	    c.err.msg);
+	ok(VMM->destroy(t_call(&c, &t.drv), &v.d, 0) == 0, "destroy: %s", c.err.msg);
+	is_int(t_state(&t, &v, NULL), CLD_POLL_MISSING,
+	    "  stops and undefines it: libvirt knows it no more");
+cleanup:
+	free(domid);
+	if (dom != NULL)
+		virDomainFree(dom);
+	if (conn != NULL)
+		virConnectClose(conn);
+	virResetLastError();
+	t_vm_free(&v);
+	t_close(&t);
+}
+
 static void
 test_flags(void)
 {
@@ -1194,6 +1240,7 @@ main(void)
 	test_template_errors();
 	test_libvirt_errors();
 	test_ops();
+	test_persistent();
 	test_flags();
 	test_migrate();
 	test_im();
