@@ -628,7 +628,11 @@ vmm_lv_target_pick(struct vmm_lv_xml *x, const char *prefix, char *out,
 	return -1;
 }
 
-/* Each DISK: its file on the host (PATH), TARGET, TYPE, FORMAT. */
+/* libvirt's cache modes: "none" is what it takes as safe to migrate live. */
+static const char *const vmm_lv_caches[] = { "default", "none", "writethrough",
+	"writeback", "directsync", "unsafe", NULL };
+
+/* Each DISK: its file on the host (PATH), TARGET, TYPE, FORMAT, CACHE. */
 static int
 vmm_lv_xml_disks(struct vmm_lv_xml *x)
 {
@@ -641,9 +645,11 @@ vmm_lv_xml_disks(struct vmm_lv_xml *x)
 		const char *type = cld_vector_get(d, "TYPE");
 		const char *target = cld_vector_get(d, "TARGET");
 		const char *format = cld_vector_get(d, "FORMAT");
+		const char *cache = cld_vector_get(d, "CACHE");
 		char picked[16];
 		xmlNodePtr n, drv;
 		int cdrom = 0, blank = 0;
+		size_t c;
 
 		if (type == NULL || strcasecmp(type, "disk") == 0)
 			;
@@ -689,6 +695,17 @@ vmm_lv_xml_disks(struct vmm_lv_xml *x)
 			    "DISK %zu: FORMAT '%s' is not raw or qcow2", i, format);
 			return -1;
 		}
+		if (cache != NULL) {
+			for (c = 0; vmm_lv_caches[c] != NULL; c++)
+				if (strcmp(cache, vmm_lv_caches[c]) == 0)
+					break;
+			if (vmm_lv_caches[c] == NULL) {
+				cld_err_set(op->err, CLD_EINVAL,
+				    "DISK %zu: CACHE '%s' is not default, none, writethrough, writeback, directsync or unsafe",
+				    i, cache);
+				return -1;
+			}
+		}
 		if (target == NULL) {
 			if (vmm_lv_target_pick(x, x->lv->type == VMM_LV_XEN ? "xvd" :
 			    cdrom ? "hd" : "vd", picked, sizeof(picked)) == -1)
@@ -701,6 +718,7 @@ vmm_lv_xml_disks(struct vmm_lv_xml *x)
 		    (drv = vmm_lv_elem(n, "driver")) == NULL ||
 		    vmm_lv_prop(drv, "name", "qemu") == -1 ||
 		    vmm_lv_prop(drv, "type", format) == -1 ||
+		    (cache != NULL && vmm_lv_prop(drv, "cache", cache) == -1) ||
 		    vmm_lv_prop(vmm_lv_elem(n, "source"), "file", path) == -1 ||
 		    vmm_lv_prop(vmm_lv_elem(n, "target"), "dev", target) == -1 ||
 		    (cdrom && vmm_lv_elem(n, "readonly") == NULL))

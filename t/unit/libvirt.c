@@ -399,7 +399,7 @@ static const char t_rich[] =
     "       ROOT = \"vda1\", KERNEL_CMD = \"console=ttyS0 quiet\",\n"
     "       ARCH = \"x86_64\", MACHINE = \"pc\" ]\n"
     "FEATURES = [ APIC = yes ]\n"
-    "DISK = [ SOURCE = \"/srv/debian.qcow2\", TARGET = \"vda\", FORMAT = \"qcow2\" ]\n"
+    "DISK = [ SOURCE = \"/srv/debian.qcow2\", TARGET = \"vda\", FORMAT = \"qcow2\", CACHE = \"none\" ]\n"
     "DISK = [ TYPE = \"cdrom\", SOURCE = \"/srv/boot.iso\" ]\n"
     "DISK = [ TYPE = \"swap\", SIZE = 64 ]\n"
     "NIC = [ BRIDGE = \"br0\", MAC = \"02:00:0a:63:00:07\", TARGET = \"cld7n0\" ]\n"
@@ -454,6 +454,9 @@ test_xml(void)
 	    "  disk 0 is its PATH on the host");
 	is_str(t_xp(doc, "/domain/devices/disk[1]/target/@dev", b, sizeof(b)), "vda", "  TARGET");
 	is_str(t_xp(doc, "/domain/devices/disk[1]/driver/@type", b, sizeof(b)), "qcow2", "  FORMAT qcow2");
+	is_str(t_xp(doc, "/domain/devices/disk[1]/driver/@cache", b, sizeof(b)), "none", "  CACHE");
+	is_str(t_xp(doc, "count(/domain/devices/disk[2]/driver/@cache)", b, sizeof(b)), "0",
+	    "  no CACHE: libvirt's default");
 	is_str(t_xp(doc, "/domain/devices/disk[2]/@device", b, sizeof(b)), "cdrom", "  disk 1 is a CD");
 	is_str(t_xp(doc, "count(/domain/devices/disk[2]/readonly)", b, sizeof(b)), "1", "  read-only");
 	is_str(t_xp(doc, "/domain/devices/disk[2]/target/@dev", b, sizeof(b)), "hda",
@@ -552,6 +555,8 @@ test_template_errors(void)
 		  "DISK 0: FORMAT 'vmdk' is not raw or qcow2" },
 		{ "DISK = [ SOURCE = \"/a\", TARGET = \"vda\" ]\nDISK = [ SOURCE = \"/b\", TARGET = \"vda\" ]",
 		  "DISK 1: TARGET 'vda' is another disk's too" },
+		{ "DISK = [ SOURCE = \"/a\", CACHE = \"fast\" ]",
+		  "DISK 0: CACHE 'fast' is not default, none, writethrough, writeback, directsync or unsafe" },
 		{ "DISK = [ SOURCE = \"/a\", TARGET = \"/dev/vda\" ]",
 		  "DISK 0: TARGET '/dev/vda' is not a device name (as in vda)" },
 		{ "GRAPHICS = [ TYPE = \"rdp\" ]", "GRAPHICS: TYPE 'rdp' is not vnc or spice" },
