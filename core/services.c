@@ -304,6 +304,39 @@ kill_group(pid_t pid)
 }
 
 /*
+ * 0 if PROG can be run (a path, or a name found in PATH), else an errno.
+ * posix_spawnp says the same, but only where the C library's spawn reports
+ * a failed exec (under valgrind the child just exits 127).
+ */
+static int
+program_errno(const char *prog)
+{
+	const char *path, *p, *end;
+	char buf[4096];
+	int e = ENOENT;
+
+	if (strchr(prog, '/') != NULL)
+		return access(prog, X_OK) == 0 ? 0 : errno;
+	if ((path = getenv("PATH")) == NULL)
+		path = "/usr/bin:/bin";
+	for (p = path; ; p = end + 1) {
+		size_t n;
+
+		end = strchr(p, ':');
+		n = end != NULL ? (size_t)(end - p) : strlen(p);
+		if ((size_t)snprintf(buf, sizeof(buf), "%.*s%s%s", (int)n, p,
+		    n ? "/" : "", prog) < sizeof(buf)) {
+			if (access(buf, X_OK) == 0)
+				return 0;
+			if (errno != ENOENT && errno != ENOTDIR)
+				e = errno;
+		}
+		if (end == NULL)
+			return e;
+	}
+}
+
+/*
  * Run R->argv with pipes on its three standard streams, in a process group
  * of its own so that a deadline kills whatever it started too.
  */
@@ -327,6 +360,11 @@ svc_run(struct cld_op *op, struct cld_run *r)
 	if (prog == NULL) {
 		cld_err_set(op->err, CLD_EINVAL, "no program to run");
 		return -1;
+	}
+	if ((e = program_errno(prog)) != 0) {
+		cld_err_sys(op->err, e == ENOENT ? CLD_ENOENT : CLD_EIO, e,
+		    "cannot run '%s': %s", prog, strerror(e));
+		goto cleanup;
 	}
 	if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0 ||
 	    pipe2(errp, O_CLOEXEC) < 0) {

@@ -334,17 +334,18 @@ testbed_down() {
 	done
 	# shellcheck disable=SC2086
 	if [ -n "$(echo $pids)" ]; then
-		kill -KILL $pids 2>/dev/null
-		_tb_wait_gone $pids
+		kill -KILL $pids 2>/dev/null || :
+		_tb_wait_gone $pids || :
 	fi
 	for ns in $(ip netns list 2>/dev/null | cut -d' ' -f1 | grep "^$TB_BRIDGE-node"); do
-		ip netns del "$ns"
+		ip netns del "$ns" || :
 	done
+	# Deleting a veth deletes its peer: a later one of the list may be gone.
 	for l in $(ip -o link show 2>/dev/null | sed -n "s/^[0-9]*: \($TB_BRIDGE[vp][0-9]*\)[@:].*/\1/p"); do
-		ip link del "$l" 2>/dev/null
+		ip link del "$l" 2>/dev/null || :
 	done
-	ip link del "$TB_BRIDGE" 2>/dev/null
-	ip route del blackhole 10.99.0.0/16 metric $((1000 + TB_X)) 2>/dev/null
+	ip link del "$TB_BRIDGE" 2>/dev/null || :
+	ip route del blackhole 10.99.0.0/16 metric $((1000 + TB_X)) 2>/dev/null || :
 	rm -f "$TB_DIR/bridge"
 	TB_DOWN_MS=$(( ($(date +%s%N) - t0) / 1000000 ))
 	TB_BRIDGE=""
