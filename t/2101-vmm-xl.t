@@ -185,8 +185,11 @@ until_ok() {
 test_expect 'reboot asks the guest; --hard destroys and creates the domain anew' '
 	ctl vm reboot $a && until_ok 15 "test \"\$(boots node1 $a)\" = 2" &&
 	wait_vm $a RUNNING && d0=$(domid node1 $a) &&
+	until_ok 15 "test \"\$(ctl_json .progress vm show $a)\" = null" &&
 	ctl vm reboot --hard $a && until_ok 15 "test \"\$(boots node1 $a)\" = 1" &&
-	wait_vm $a RUNNING && test "$(domid node1 $a)" -gt "$d0"
+	wait_vm $a RUNNING && test "$(domid node1 $a)" -gt "$d0" &&
+	# The VM stays RUNNING through a reboot: wait until the step is over.
+	until_ok 15 "test \"\$(ctl_json .progress vm show $a)\" = null"
 '
 
 test_expect 'stop saves the domain and takes it to the front-end; resume restores it' '

@@ -156,8 +156,13 @@ cloudd_start() {
 _cloudd_gone() {
 	i=0
 	while kill -0 "$CLOUDD_PID" 2>/dev/null; do
-		# A zombie is gone for our purposes.
-		case $(ps -o stat= -p "$CLOUDD_PID" 2>/dev/null) in Z*) return 0;; esac
+		# A zombie is gone for our purposes once all its threads are:
+		# the main thread turns zombie first, and the files (the
+		# store's lock) are closed when the last thread exits.
+		case $(ps -o stat= -p "$CLOUDD_PID" 2>/dev/null) in
+		Z*) [ "$(ls /proc/"$CLOUDD_PID"/task 2>/dev/null | wc -l)" -le 1 ] &&
+			return 0 ;;
+		esac
 		i=$((i + 1))
 		[ $i -lt 200 ] || { echo "cloudd $CLOUDD_PID did not exit" >&2; return 1; }
 		sleep 0.1
