@@ -334,29 +334,41 @@ nap(double secs)
 		;
 }
 
+/*
+ * A request body {"template": TEXT} of FILE (or stdin for "-"), sent as
+ * read; NULL after saying why it cannot be.
+ */
+static json_t *
+template_body(struct ctx *ctx, const char *file)
+{
+	json_t *body = NULL, *tmpl = NULL;
+	size_t len = 0;
+	char *text = read_input(ctx, file, &len);
+
+	if (text == NULL)
+		return NULL;
+	if (memchr(text, '\0', len) != NULL)
+		warnx_("template '%s' contains a NUL byte", file);
+	else if ((tmpl = json_stringn(text, len)) == NULL)
+		warnx_("template '%s' is not valid UTF-8", file);
+	else {
+		body = json_object();
+		json_object_set_new(body, "template", tmpl);
+	}
+	free(text);
+	return body;
+}
+
 /* ------------------------------------------------------------ vm */
 
 static int
 vm_create(struct ctx *ctx, int argc, char **argv)
 {
-	json_t *body = NULL, *reply = NULL, *tmpl = NULL;
-	size_t len = 0;
-	char *text = read_input(ctx, argv[0], &len);
-	int rc = CLD_EXIT_USAGE;
+	json_t *body = template_body(ctx, argv[0]), *reply = NULL;
+	int rc;
 
-	if (text == NULL)
+	if (body == NULL)
 		return CLD_EXIT_USAGE;
-	if (memchr(text, '\0', len) != NULL) {
-		warnx_("template '%s' contains a NUL byte", argv[0]);
-		goto cleanup;
-	}
-	tmpl = json_stringn(text, len);
-	if (tmpl == NULL) {
-		warnx_("template '%s' is not valid UTF-8", argv[0]);
-		goto cleanup;
-	}
-	body = json_object();
-	json_object_set_new(body, "template", tmpl);
 	json_object_set_new(body, "hold", json_boolean(ctx->hold));
 	rc = call(ctx, "POST", "/v1/vms", body, &reply, NULL);
 	if (rc != CLD_EXIT_OK)
@@ -369,7 +381,6 @@ vm_create(struct ctx *ctx, int argc, char **argv)
 cleanup:
 	json_decref(reply);
 	json_decref(body);
-	free(text);
 	return rc;
 }
 
@@ -1252,23 +1263,12 @@ vnet_item_path(struct ctx *ctx, const char *arg)
 static int
 vnet_create(struct ctx *ctx, int argc, char **argv)
 {
-	json_t *body = NULL, *reply = NULL, *tmpl = NULL;
-	size_t len = 0;
-	char *text = read_input(ctx, argv[0], &len), *prefix = NULL;
-	int rc = CLD_EXIT_USAGE;
+	json_t *body = template_body(ctx, argv[0]), *reply = NULL;
+	char *prefix = NULL;
+	int rc;
 
-	if (text == NULL)
+	if (body == NULL)
 		return CLD_EXIT_USAGE;
-	if (memchr(text, '\0', len) != NULL) {
-		warnx_("template '%s' contains a NUL byte", argv[0]);
-		goto cleanup;
-	}
-	if ((tmpl = json_stringn(text, len)) == NULL) {
-		warnx_("template '%s' is not valid UTF-8", argv[0]);
-		goto cleanup;
-	}
-	body = json_object();
-	json_object_set_new(body, "template", tmpl);
 	/* "'pub.net': line 3, column 1: ..." */
 	if (strcmp(argv[0], "-") != 0)
 		prefix = cld_xasprintf("'%s'", argv[0]);
@@ -1284,7 +1284,6 @@ cleanup:
 	json_decref(reply);
 	json_decref(body);
 	free(prefix);
-	free(text);
 	return rc;
 }
 
