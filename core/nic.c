@@ -366,8 +366,8 @@ nic_network(struct cld_core *c, const struct cld_attr *v, struct cld_err *err)
 
 /* A NIC on network VN: nothing the network sets; IP one of its addresses. */
 static int
-check_net_nic(struct cld_core *c, struct cld_vm *vm, struct cld_attr *v,
-    struct cld_vnet *vn, struct cld_err *err)
+check_net_nic(struct cld_vm *vm, struct cld_attr *v, struct cld_vnet *vn,
+    struct cld_err *err)
 {
 	const struct cld_attr *a;
 	char id[32];
@@ -424,7 +424,6 @@ check_net_nic(struct cld_core *c, struct cld_vm *vm, struct cld_attr *v,
 	snprintf(id, sizeof(id), "%" PRId64, vn->id);
 	cld_vector_set(v, "NETWORK", vn->name);
 	cld_vector_set(v, "NETWORK_ID", id);
-	(void)c;
 	return 0;
 }
 
@@ -512,7 +511,7 @@ cld_nics_check(struct cld_core *c, struct cld_vm *vm, struct cld_err *err)
 			    "NIC must be a vector: NIC = [ NETWORK = \"pub\" ]");
 		if (sub(v, "NETWORK") != NULL || sub(v, "NETWORK_ID") != NULL) {
 			if ((vn = nic_network(c, v, err)) == NULL ||
-			    check_net_nic(c, vm, v, vn, err) < 0)
+			    check_net_nic(vm, v, vn, err) < 0)
 				return -1;
 		} else if (check_plain_nic(c, v, err) < 0)
 			return -1;

@@ -138,6 +138,23 @@ test_expect 'impossible networks are refused: a name taken, addresses overlappin
 	test "$(ctl vnet create over.net)" = 4 && ctl vnet delete pub2
 '
 
+test_expect 'the API: /v1/vnets refuses unknown fields, methods, actions and networks' '
+	S="curl -s --unix-socket $TEST_DIR/cloudd.sock" &&
+	$S -d "{\"template\": \"NAME = x\", \"owner\": 1}" http://localhost/v1/vnets >out &&
+	jq -e ".error.code == \"bad_request\" and .error.message == \"unknown field '"'"'owner'"'"'\"" out &&
+	$S -D hdr -X PATCH -d "{}" http://localhost/v1/vnets/pub >out &&
+	grep -i "^Allow: GET, DELETE" hdr && jq -e ".error.code == \"method_not_allowed\"" out &&
+	$S -d "{\"action\": \"borrow\", \"ip\": \"10.1.0.9\"}" http://localhost/v1/vnets/pub/actions >out &&
+	jq -e ".error.message == \"unknown action '"'"'borrow'"'"' (one of hold, release)\"" out &&
+	$S -d "{\"action\": \"hold\"}" http://localhost/v1/vnets/pub/actions >out &&
+	jq -e ".error.message == \"hold needs an address (\\\"ip\\\")\"" out &&
+	$S -d "{\"template\": \"NAME = x\nBRIDGE = br9\nIP_START = 10.9.0.1\nIP_END = 10.9.0.0\n\"}" http://localhost/v1/vnets >out &&
+	jq -e ".error.code == \"bad_template\" and (.error.message | startswith(\"line 4, column 1: IP_END\"))" out &&
+	$S http://localhost/v1/vnets/nope >out && jq -e ".error.code == \"not_found\"" out &&
+	$S "http://localhost/v1/vnets?limit=2&offset=1" >out &&
+	jq -e ".total == 4 and (.vnets | map(.name)) == [\"v12\", \"fixed\"]" out
+'
+
 test_expect 'a VM naming an unknown network, an IP outside it, or setting what the network sets is refused' '
 	refused_vm "line 4, column 9: NIC NETWORK '"'"'nope'"'"': no such network" "NETWORK = nope" &&
 	refused_vm "line 4, column 9: NIC NETWORK_ID '"'"'9'"'"': no such network" "NETWORK_ID = 9" &&
