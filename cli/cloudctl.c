@@ -909,21 +909,29 @@ host_table(const json_t *hosts)
 	cld_table_free(t);
 }
 
+/* Every page of the list at PATH: its KEY items printed by TABLE, or JSON. */
 static int
-host_list_once(struct ctx *ctx, const char *path)
+list_all(struct ctx *ctx, const char *path, const char *key,
+    void (*table)(const json_t *))
 {
 	json_t *list = NULL;
-	int rc = fetch_list(ctx, path, "hosts", 1, &list);
+	int rc = fetch_list(ctx, path, key, 1, &list);
 
 	if (rc != CLD_EXIT_OK)
 		return rc;
 	if (ctx->json)
 		print_json(list);
 	else
-		host_table(json_object_get(list, "hosts"));
+		table(json_object_get(list, key));
 	fflush(stdout);
 	json_decref(list);
 	return rc;
+}
+
+static int
+host_list_once(struct ctx *ctx, const char *path)
+{
+	return list_all(ctx, path, "hosts", host_table);
 }
 
 static int
@@ -1142,24 +1150,15 @@ cluster_create(struct ctx *ctx, int argc, char **argv)
 	return rc;
 }
 
-static int
-cluster_list(struct ctx *ctx, int argc, char **argv)
+static void
+cluster_table(const json_t *clusters)
 {
 	static const char *const head[] = {"ID", "NAME", "TM", "NET", "HOSTS"};
-	json_t *list = NULL, *c;
-	struct cld_table *t = NULL;
+	struct cld_table *t = cld_table_new(5, head, "rlllr");
 	size_t i;
-	int rc = fetch_list(ctx, "/v1/clusters", "clusters", 1, &list);
+	json_t *c;
 
-	if (rc != CLD_EXIT_OK)
-		return rc;
-	if (ctx->json) {
-		print_json(list);
-		json_decref(list);
-		return rc;
-	}
-	t = cld_table_new(5, head, "rlllr");
-	json_array_foreach(json_object_get(list, "clusters"), i, c) {
+	json_array_foreach(clusters, i, c) {
 		cld_table_cell(t, "%" PRId64, jint(c, "id"));
 		cld_table_cell(t, "%s", jstr(c, "name", "-"));
 		cld_table_cell(t, "%s", jstr(c, "tm", "-"));
@@ -1168,8 +1167,12 @@ cluster_list(struct ctx *ctx, int argc, char **argv)
 	}
 	cld_table_print(t, stdout);
 	cld_table_free(t);
-	json_decref(list);
-	return rc;
+}
+
+static int
+cluster_list(struct ctx *ctx, int argc, char **argv)
+{
+	return list_all(ctx, "/v1/clusters", "clusters", cluster_table);
 }
 
 /* METHOD each cluster of ARGS with BODY (borrowed, may be NULL). */
@@ -1297,25 +1300,16 @@ cell_int_or_dash(struct cld_table *t, const json_t *o, const char *key)
 		cld_table_cell(t, "-");
 }
 
-static int
-vnet_list(struct ctx *ctx, int argc, char **argv)
+static void
+vnet_table(const json_t *vnets)
 {
 	static const char *const head[] = {"ID", "NAME", "BRIDGE", "VLAN",
 	    "ADDRESSES", "SIZE", "USED", "HELD", "FREE"};
-	json_t *list = NULL, *v;
-	struct cld_table *t = NULL;
+	struct cld_table *t = cld_table_new(9, head, "rllrlrrrr");
 	size_t i;
-	int rc = fetch_list(ctx, "/v1/vnets", "vnets", 1, &list);
+	json_t *v;
 
-	if (rc != CLD_EXIT_OK)
-		return rc;
-	if (ctx->json) {
-		print_json(list);
-		json_decref(list);
-		return rc;
-	}
-	t = cld_table_new(9, head, "rllrlrrrr");
-	json_array_foreach(json_object_get(list, "vnets"), i, v) {
+	json_array_foreach(vnets, i, v) {
 		char addr[96];
 
 		if (json_is_integer(json_object_get(v, "prefix")) &&
@@ -1337,8 +1331,12 @@ vnet_list(struct ctx *ctx, int argc, char **argv)
 	}
 	cld_table_print(t, stdout);
 	cld_table_free(t);
-	json_decref(list);
-	return rc;
+}
+
+static int
+vnet_list(struct ctx *ctx, int argc, char **argv)
+{
+	return list_all(ctx, "/v1/vnets", "vnets", vnet_table);
 }
 
 static void
@@ -1403,7 +1401,10 @@ vnet_show(struct ctx *ctx, int argc, char **argv)
 	return show_each(ctx, argc, argv, vnet_item_path, vnet_block);
 }
 
-/* METHOD each of N ARGS at PATH_OF(arg) with BODY (borrowed, may be NULL). */
+/*
+ * METHOD each of the N networks of ARGS; or, with NET, POST BODY (borrowed)
+ * and "ip": each of the N addresses of ARGS, to NET's actions.
+ */
 static int
 vnet_each(struct ctx *ctx, const char *method, const char *net,
     json_t *body, int n, char **args)
