@@ -13,7 +13,11 @@
  *   memory     cloudd's VmRSS per VM once M VMs exist (target: under
  *              4 KiB per VM for 100,000)
  *
- *	bench/lease [-n LEASES] [-l LIST] [-s SHOWS] [-m VMS] [-H HOSTS] [-p PAR]
+ *	bench/lease [-n LEASES] [-l LIST] [-s SHOWS] [-m VMS] [-H HOSTS] [-p PAR] [-N]
+ *
+ * With -N each VM of the leases/s run has a NIC on a network just big
+ * enough for LEASES (a /22 for 1,000), so that each lease also leases an
+ * address: "bench/lease -N -n 1000" is 1,000 VMs leasing a /22 at once.
  *
  * Run from the build directory (it runs ./core/cloudd and loads
  * ./drivers/...).  Defaults: -n 10000 -l 20000 -s 20000 -m 100000 -H 1000
@@ -298,10 +302,11 @@ main(int argc, char **argv)
 	long n = 10000, list = 20000, shows = 20000, mem = 100000, hosts = 1000;
 	double t0, t_create, t_all, times[9];
 	long rss0, rss1, have;
-	int ch;
+	int ch, nics = 0;
 
-	while ((ch = getopt(argc, argv, "n:l:s:m:H:p:")) != -1) {
+	while ((ch = getopt(argc, argv, "n:l:s:m:H:p:N")) != -1) {
 		switch (ch) {
+		case 'N': nics = 1; break;
 		case 'p': par = atol(optarg); break;
 		case 'n': n = atol(optarg); break;
 		case 'l': list = atol(optarg); break;
@@ -310,7 +315,7 @@ main(int argc, char **argv)
 		case 'H': hosts = atol(optarg); break;
 		default:
 			fprintf(stderr, "usage: bench/lease [-n LEASES] [-l LIST] "
-			    "[-s SHOWS] [-m VMS] [-H HOSTS]\n");
+			    "[-s SHOWS] [-m VMS] [-H HOSTS] [-p PAR] [-N]\n");
 			return 2;
 		}
 	}
@@ -352,8 +357,25 @@ main(int argc, char **argv)
 	rss0 = rss_kib(daemon_pid);
 
 	/* 1. leases/s */
+	if (nics) {
+		char body[160];
+		int prefix = 30;
+
+		/* The smallest block that holds N addresses. */
+		while (prefix > 8 && (1L << (32 - prefix)) - 2 < n)
+			prefix--;
+		snprintf(body, sizeof(body), "{\"template\":\"NAME = bench\\n"
+		    "BRIDGE = br0\\nNETWORK_ADDRESS = \\\"10.0.0.0/%d\\\"\\n\"}",
+		    prefix);
+		must(req("POST", "/v1/vnets", body, NULL), 201, "vnet create");
+		printf("  (each VM with a NIC on a /%d of %ld addresses)\n", prefix,
+		    (1L << (32 - prefix)) - 2);
+	}
 	t0 = now_s();
-	t_create = create(n, "CPU = 0.01\\nMEMORY = 16\\n"
+	t_create = create(n, nics ? "CPU = 0.01\\nMEMORY = 16\\n"
+	    "DISK = [ SOURCE = \\\"/img/a\\\", TARGET = \\\"xvda\\\" ]\\n"
+	    "NIC = [ NETWORK = \\\"bench\\\" ]\\n" :
+	    "CPU = 0.01\\nMEMORY = 16\\n"
 	    "DISK = [ SOURCE = \\\"/img/a\\\", TARGET = \\\"xvda\\\" ]\\n");
 	wait_running(n);
 	t_all = now_s() - t0;

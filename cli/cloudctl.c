@@ -334,29 +334,41 @@ nap(double secs)
 		;
 }
 
+/*
+ * A request body {"template": TEXT} of FILE (or stdin for "-"), sent as
+ * read; NULL after saying why it cannot be.
+ */
+static json_t *
+template_body(struct ctx *ctx, const char *file)
+{
+	json_t *body = NULL, *tmpl = NULL;
+	size_t len = 0;
+	char *text = read_input(ctx, file, &len);
+
+	if (text == NULL)
+		return NULL;
+	if (memchr(text, '\0', len) != NULL)
+		warnx_("template '%s' contains a NUL byte", file);
+	else if ((tmpl = json_stringn(text, len)) == NULL)
+		warnx_("template '%s' is not valid UTF-8", file);
+	else {
+		body = json_object();
+		json_object_set_new(body, "template", tmpl);
+	}
+	free(text);
+	return body;
+}
+
 /* ------------------------------------------------------------ vm */
 
 static int
 vm_create(struct ctx *ctx, int argc, char **argv)
 {
-	json_t *body = NULL, *reply = NULL, *tmpl = NULL;
-	size_t len = 0;
-	char *text = read_input(ctx, argv[0], &len);
-	int rc = CLD_EXIT_USAGE;
+	json_t *body = template_body(ctx, argv[0]), *reply = NULL;
+	int rc;
 
-	if (text == NULL)
+	if (body == NULL)
 		return CLD_EXIT_USAGE;
-	if (memchr(text, '\0', len) != NULL) {
-		warnx_("template '%s' contains a NUL byte", argv[0]);
-		goto cleanup;
-	}
-	tmpl = json_stringn(text, len);
-	if (tmpl == NULL) {
-		warnx_("template '%s' is not valid UTF-8", argv[0]);
-		goto cleanup;
-	}
-	body = json_object();
-	json_object_set_new(body, "template", tmpl);
 	json_object_set_new(body, "hold", json_boolean(ctx->hold));
 	rc = call(ctx, "POST", "/v1/vms", body, &reply, NULL);
 	if (rc != CLD_EXIT_OK)
@@ -369,7 +381,6 @@ vm_create(struct ctx *ctx, int argc, char **argv)
 cleanup:
 	json_decref(reply);
 	json_decref(body);
-	free(text);
 	return rc;
 }
 
@@ -539,11 +550,34 @@ vm_history(const json_t *hist)
 	cld_table_free(t);
 }
 
+/* Each NIC: its network (or "-" for a plain bridge), address, tap. */
+static void
+vm_nics(const json_t *nics)
+{
+	static const char *const head[] = {"NIC", "NETWORK", "IP", "MAC",
+	    "BRIDGE", "TARGET"};
+	struct cld_table *t = cld_table_new(6, head, "rlllll");
+	size_t i;
+	json_t *n;
+
+	json_array_foreach(nics, i, n) {
+		cld_table_cell(t, "%zu", i);
+		cld_table_cell(t, "%s", jstr(n, "network", "-"));
+		cld_table_cell(t, "%s", jstr(n, "ip", "-"));
+		cld_table_cell(t, "%s", jstr(n, "mac", "-"));
+		cld_table_cell(t, "%s", jstr(n, "bridge", "-"));
+		cld_table_cell(t, "%s", jstr(n, "target", "-"));
+	}
+	cld_table_print(t, stdout);
+	cld_table_free(t);
+}
+
 static void
 vm_block(const json_t *vm)
 {
 	json_t *usage = json_object_get(vm, "usage");
 	json_t *hist = json_object_get(vm, "history");
+	json_t *nics = json_object_get(vm, "nics");
 	const char *tmpl = jstr(vm, "template", NULL);
 	const char *state = jstr(vm, "state", "-");
 	int64_t stime = jint(vm, "stime"), etime = jint(vm, "etime");
@@ -583,6 +617,10 @@ vm_block(const json_t *vm)
 	cld_fmt_span(buf, sizeof(buf), stime <= 0 ? -1 :
 	    (etime > 0 ? etime : cld_time()) - stime);
 	show_field("TIME", "%s", buf);
+	if (json_array_size(nics) > 0) {
+		printf("\nNICS\n");
+		vm_nics(nics);
+	}
 	if (json_array_size(hist) > 0) {
 		printf("\nHISTORY\n");
 		vm_history(hist);
@@ -871,21 +909,29 @@ host_table(const json_t *hosts)
 	cld_table_free(t);
 }
 
+/* Every page of the list at PATH: its KEY items printed by TABLE, or JSON. */
 static int
-host_list_once(struct ctx *ctx, const char *path)
+list_all(struct ctx *ctx, const char *path, const char *key,
+    void (*table)(const json_t *))
 {
 	json_t *list = NULL;
-	int rc = fetch_list(ctx, path, "hosts", 1, &list);
+	int rc = fetch_list(ctx, path, key, 1, &list);
 
 	if (rc != CLD_EXIT_OK)
 		return rc;
 	if (ctx->json)
 		print_json(list);
 	else
-		host_table(json_object_get(list, "hosts"));
+		table(json_object_get(list, key));
 	fflush(stdout);
 	json_decref(list);
 	return rc;
+}
+
+static int
+host_list_once(struct ctx *ctx, const char *path)
+{
+	return list_all(ctx, path, "hosts", host_table);
 }
 
 static int
@@ -1104,24 +1150,15 @@ cluster_create(struct ctx *ctx, int argc, char **argv)
 	return rc;
 }
 
-static int
-cluster_list(struct ctx *ctx, int argc, char **argv)
+static void
+cluster_table(const json_t *clusters)
 {
 	static const char *const head[] = {"ID", "NAME", "TM", "NET", "HOSTS"};
-	json_t *list = NULL, *c;
-	struct cld_table *t = NULL;
+	struct cld_table *t = cld_table_new(5, head, "rlllr");
 	size_t i;
-	int rc = fetch_list(ctx, "/v1/clusters", "clusters", 1, &list);
+	json_t *c;
 
-	if (rc != CLD_EXIT_OK)
-		return rc;
-	if (ctx->json) {
-		print_json(list);
-		json_decref(list);
-		return rc;
-	}
-	t = cld_table_new(5, head, "rlllr");
-	json_array_foreach(json_object_get(list, "clusters"), i, c) {
+	json_array_foreach(clusters, i, c) {
 		cld_table_cell(t, "%" PRId64, jint(c, "id"));
 		cld_table_cell(t, "%s", jstr(c, "name", "-"));
 		cld_table_cell(t, "%s", jstr(c, "tm", "-"));
@@ -1130,8 +1167,12 @@ cluster_list(struct ctx *ctx, int argc, char **argv)
 	}
 	cld_table_print(t, stdout);
 	cld_table_free(t);
-	json_decref(list);
-	return rc;
+}
+
+static int
+cluster_list(struct ctx *ctx, int argc, char **argv)
+{
+	return list_all(ctx, "/v1/clusters", "clusters", cluster_table);
 }
 
 /* METHOD each cluster of ARGS with BODY (borrowed, may be NULL). */
@@ -1201,6 +1242,216 @@ static int
 cluster_delete(struct ctx *ctx, int argc, char **argv)
 {
 	return cluster_each(ctx, "DELETE", NULL, argc, argv);
+}
+
+/* ------------------------------------------------------------ vnet */
+
+/* The API path of network ARG (an id or a name) and TAIL. */
+static char *
+vnet_path(struct ctx *ctx, const char *arg, const char *tail)
+{
+	char *e = cld_client_escape(ctx->client, arg);
+	char *p = cld_xasprintf("/v1/vnets/%s%s", e, tail);
+
+	free(e);
+	return p;
+}
+
+static char *
+vnet_item_path(struct ctx *ctx, const char *arg)
+{
+	return vnet_path(ctx, arg, "");
+}
+
+static int
+vnet_create(struct ctx *ctx, int argc, char **argv)
+{
+	json_t *body = template_body(ctx, argv[0]), *reply = NULL;
+	char *prefix = NULL;
+	int rc;
+
+	if (body == NULL)
+		return CLD_EXIT_USAGE;
+	/* "'pub.net': line 3, column 1: ..." */
+	if (strcmp(argv[0], "-") != 0)
+		prefix = cld_xasprintf("'%s'", argv[0]);
+	rc = call(ctx, "POST", "/v1/vnets", body, &reply, prefix);
+	if (rc != CLD_EXIT_OK)
+		goto cleanup;
+	if (ctx->json)
+		print_json(reply);
+	else
+		printf("%" PRId64 "\n", jint(reply, "id"));
+
+cleanup:
+	json_decref(reply);
+	json_decref(body);
+	free(prefix);
+	return rc;
+}
+
+/* A number, or "-" for JSON null. */
+static void
+cell_int_or_dash(struct cld_table *t, const json_t *o, const char *key)
+{
+	if (json_is_integer(json_object_get(o, key)))
+		cld_table_cell(t, "%" PRId64, jint(o, key));
+	else
+		cld_table_cell(t, "-");
+}
+
+static void
+vnet_table(const json_t *vnets)
+{
+	static const char *const head[] = {"ID", "NAME", "BRIDGE", "VLAN",
+	    "ADDRESSES", "SIZE", "USED", "HELD", "FREE"};
+	struct cld_table *t = cld_table_new(9, head, "rllrlrrrr");
+	size_t i;
+	json_t *v;
+
+	json_array_foreach(vnets, i, v) {
+		char addr[96];
+
+		if (json_is_integer(json_object_get(v, "prefix")) &&
+		    jstr(v, "first", NULL) != NULL)
+			snprintf(addr, sizeof(addr), "%s (/%" PRId64 ")",
+			    jstr(v, "addresses", "-"), jint(v, "prefix"));
+		else
+			snprintf(addr, sizeof(addr), "%s",
+			    jstr(v, "addresses", "-"));
+		cld_table_cell(t, "%" PRId64, jint(v, "id"));
+		cld_table_cell(t, "%s", jstr(v, "name", "-"));
+		cld_table_cell(t, "%s", jstr(v, "bridge", "-"));
+		cell_int_or_dash(t, v, "vlan_id");
+		cld_table_cell(t, "%s", addr);
+		cld_table_cell(t, "%" PRId64, jint(v, "size"));
+		cld_table_cell(t, "%" PRId64, jint(v, "used"));
+		cld_table_cell(t, "%" PRId64, jint(v, "held"));
+		cld_table_cell(t, "%" PRId64, jint(v, "free"));
+	}
+	cld_table_print(t, stdout);
+	cld_table_free(t);
+}
+
+static int
+vnet_list(struct ctx *ctx, int argc, char **argv)
+{
+	return list_all(ctx, "/v1/vnets", "vnets", vnet_table);
+}
+
+static void
+vnet_leases(const json_t *leases)
+{
+	static const char *const head[] = {"IP", "MAC", "STATE", "VM", "NAME",
+	    "USER"};
+	struct cld_table *t = cld_table_new(6, head, "lllrll");
+	size_t i;
+	json_t *l;
+
+	json_array_foreach(leases, i, l) {
+		char user[64] = "-";
+
+		if (json_is_integer(json_object_get(l, "uid")))
+			user_name(user, sizeof(user), jint(l, "uid"));
+		cld_table_cell(t, "%s", jstr(l, "ip", "-"));
+		cld_table_cell(t, "%s", jstr(l, "mac", "-"));
+		cld_table_cell(t, "%s", jstr(l, "state", "-"));
+		cell_int_or_dash(t, l, "vm");
+		cld_table_cell(t, "%s", jstr(l, "vm_name", "-"));
+		cld_table_cell(t, "%s", user);
+	}
+	cld_table_print(t, stdout);
+	cld_table_free(t);
+}
+
+static void
+vnet_block(const json_t *v)
+{
+	json_t *leases = json_object_get(v, "leases");
+
+	show_field("ID", "%" PRId64, jint(v, "id"));
+	show_field("NAME", "%s", jstr(v, "name", "-"));
+	show_field("BRIDGE", "%s", jstr(v, "bridge", "-"));
+	if (json_is_integer(json_object_get(v, "vlan_id")))
+		show_field("VLAN", "%" PRId64 " on %s", jint(v, "vlan_id"),
+		    jstr(v, "phydev", "-"));
+	else if (jstr(v, "phydev", NULL) != NULL)
+		show_field("PHYDEV", "%s", jstr(v, "phydev", NULL));
+	show_field("ADDRESSES", "%s", jstr(v, "addresses", "-"));
+	if (jstr(v, "netmask", NULL) != NULL)
+		show_field("NETMASK", "%s (/%" PRId64 ")",
+		    jstr(v, "netmask", NULL), jint(v, "prefix"));
+	show_field("GATEWAY", "%s", jstr(v, "gateway", "-"));
+	show_field("DNS", "%s", jstr(v, "dns", "-"));
+	show_field("MAC PREFIX", "%s", jstr(v, "mac_prefix", "-"));
+	show_field("LEASES", "%" PRId64 " used, %" PRId64 " on hold, %" PRId64
+	    " free, of %" PRId64, jint(v, "used"), jint(v, "held"),
+	    jint(v, "free"), jint(v, "size"));
+	show_field("VMS", "%" PRId64 " NIC%s of VMs not yet DONE", jint(v, "vms"),
+	    jint(v, "vms") == 1 ? "" : "s");
+	if (json_array_size(leases) > 0) {
+		printf("\nLEASES\n");
+		vnet_leases(leases);
+	}
+}
+
+static int
+vnet_show(struct ctx *ctx, int argc, char **argv)
+{
+	return show_each(ctx, argc, argv, vnet_item_path, vnet_block);
+}
+
+/*
+ * METHOD each of the N networks of ARGS; or, with NET, POST BODY (borrowed)
+ * and "ip": each of the N addresses of ARGS, to NET's actions.
+ */
+static int
+vnet_each(struct ctx *ctx, const char *method, const char *net,
+    json_t *body, int n, char **args)
+{
+	int rc = CLD_EXIT_OK;
+
+	for (int i = 0; i < n; i++) {
+		json_t *reply = NULL, *b = NULL;
+		char *path = vnet_path(ctx, net != NULL ? net : args[i],
+		    net != NULL ? "/actions" : "");
+		char *prefix = n > 1 ? cld_xasprintf("%s %s", net != NULL ?
+		    "address" : "network", args[i]) : NULL;
+		int r;
+
+		if (body != NULL) {
+			b = json_deep_copy(body);
+			json_object_set_new(b, "ip", json_string(args[i]));
+		}
+		r = call(ctx, method, path, b, &reply, prefix);
+		if (r == CLD_EXIT_OK && ctx->json)
+			print_json(reply);
+		json_decref(reply);
+		json_decref(b);
+		free(path);
+		free(prefix);
+		rc = worse(rc, r);
+		if (r == CLD_EXIT_UNREACHABLE)
+			break;
+	}
+	return rc;
+}
+
+static int
+vnet_delete(struct ctx *ctx, int argc, char **argv)
+{
+	return vnet_each(ctx, "DELETE", NULL, NULL, argc, argv);
+}
+
+/* hold / release NET ADDRESS...: one action per address. */
+static int
+vnet_action(struct ctx *ctx, int argc, char **argv)
+{
+	json_t *body = json_pack("{s:s}", "action", ctx->cmd->verb);
+	int rc = vnet_each(ctx, "POST", argv[0], body, argc - 1, argv + 1);
+
+	json_decref(body);
+	return rc;
 }
 
 /* ------------------------------------------------------------ the table */
@@ -1332,6 +1583,19 @@ static const struct cmd cmds[] = {
 	    "cloudctl cluster set rack1 --tm ssh"},
 	{"cluster", "delete", cluster_delete, 1, -1, "ID|NAME...", "remove clusters that have no host (admin)",
 	    "", o_none, "", "cloudctl cluster delete rack1"},
+
+	{"vnet", "create", vnet_create, 1, 1, "FILE|-", "add a network described by a template file (admin)",
+	    "", o_none, "", "cloudctl vnet create pub.net"},
+	{"vnet", "list", vnet_list, 0, 0, "", "list networks and how many addresses are leased",
+	    "", o_none, "", "cloudctl vnet list"},
+	{"vnet", "show", vnet_show, 1, -1, "ID|NAME...", "show a network and which VM holds each address",
+	    "", o_none, "", "cloudctl vnet show pub"},
+	{"vnet", "hold", vnet_action, 2, -1, "ID|NAME ADDRESS...", "keep addresses from being leased (admin)",
+	    "", o_none, "", "cloudctl vnet hold pub 10.1.0.5 10.1.0.6"},
+	{"vnet", "release", vnet_action, 2, -1, "ID|NAME ADDRESS...", "let held addresses be leased again (admin)",
+	    "", o_none, "", "cloudctl vnet release pub 10.1.0.5"},
+	{"vnet", "delete", vnet_delete, 1, -1, "ID|NAME...", "remove networks no VM uses (admin)",
+	    "", o_none, "", "cloudctl vnet delete pub"},
 };
 
 /* The options a verb's usage line shows, before its arguments. */
@@ -1367,6 +1631,7 @@ static const char *const objects[][2] = {
 	{"vm", "virtual machines: their lease from creation to the end"},
 	{"host", "the hypervisor hosts VMs run on"},
 	{"cluster", "groups of hosts sharing a tm and a net driver"},
+	{"vnet", "virtual networks: a bridge, addresses, and who leases them"},
 };
 
 static const char global_options[] =
@@ -1609,7 +1874,8 @@ main(int argc, char **argv)
 		return CLD_EXIT_OK;
 	}
 	if (!known_object(object)) {
-		warnx_("unknown object '%s' (one of vm, host, cluster)", object);
+		warnx_("unknown object '%s' (one of vm, host, cluster, vnet)",
+		    object);
 		fprintf(stderr, "see '%s --help'\n", progname);
 		return CLD_EXIT_USAGE;
 	}

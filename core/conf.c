@@ -11,6 +11,7 @@
 #include "services.h"
 #include "template.h"
 #include "util.h"
+#include "vnet.h"
 
 /* The settings cloudd.conf may hold: anything else is a typo to report. */
 static const struct {
@@ -40,6 +41,7 @@ static const struct {
 	{ "WORKERS", 0, 0 },
 	{ "API_THREADS", 0, 0 },
 	{ "SCHED", 1, 0 },
+	{ "MAC_PREFIX", 0, 0 },
 };
 
 const char *const cld_timeout_names[CLD_TO_COUNT] = {
@@ -233,6 +235,19 @@ load_daemon(struct cld_conf *c, const char *dir, struct cld_err *err)
 		    v, 1, 64, &n) < 0)
 			return -1;
 		c->api_threads = (int)n;
+	}
+	v = cld_tmpl_get(&c->tmpl, "MAC_PREFIX");
+	{
+		uint8_t m[2];
+		struct cld_err e;
+
+		cld_err_clear(&e);
+		if (cld_mac_prefix_parse(v ? v : CLD_MAC_PREFIX_DEFAULT, m,
+		    "MAC_PREFIX", &e) < 0)
+			return conf_error(c, err, setting(c, "MAC_PREFIX"),
+			    e.msg);
+		snprintf(c->mac_prefix, sizeof(c->mac_prefix), "%02x:%02x",
+		    m[0], m[1]);
 	}
 	c->sched_policy = "packing";
 	c->sched_interval_ms = 5000;

@@ -49,6 +49,7 @@ struct cld_conf {
 	int64_t sched_interval_ms;
 	int64_t sched_max_dispatch;
 	int64_t sched_max_host;
+	char mac_prefix[6];           /* MAC_PREFIX, "xx:xx", lower case */
 };
 
 /* The order of cld_conf.timeout_ms. */

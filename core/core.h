@@ -22,6 +22,7 @@
 #include "sched.h"
 #include "services.h"
 #include "store.h"
+#include "vnet.h"
 
 /* VM states (DESIGN.md); the numbers are stored: only append. */
 enum cld_vm_state {
@@ -170,6 +171,8 @@ struct cld_vm {
 	size_t npast;
 	struct cld_job *job;        /* the operation in flight, or NULL */
 	int polling;                /* a poll job is in flight */
+	struct cld_vnet *waits;     /* PENDING, out of the scheduler until
+	                               this network frees an address (nic.c) */
 	char *json;                 /* cached list entry, or NULL */
 	size_t json_len;
 	int dirty, hist_dirty;
@@ -216,11 +219,18 @@ struct cld_core {
 	struct cld_cluster **clusters;
 	size_t clusters_cap;
 	int64_t next_cluster_id;
+	struct cld_vnet **vnets;
+	size_t vnets_cap;
+	int64_t next_vnet_id;
 
 	/* changes to commit this turn */
 	struct cld_vm *dirty_vms;
 	struct cld_host *dirty_hosts;
 	struct cld_cluster *dirty_clusters;
+	struct cld_vnet *dirty_vnets;
+	/* leases changed this turn: each one's row is written as it is then */
+	struct dirty_lease { int64_t vnet_id; uint32_t idx; } *dirty_leases;
+	size_t ndirty_leases, dirty_leases_cap;
 	struct del { int table; int64_t id; } *dels;
 	size_t ndels, dels_cap;
 	/* history records that ended and were replaced before the commit */
@@ -324,6 +334,58 @@ int cld_cluster_bind(struct cld_core *c, struct cld_cluster *cl, struct cld_err 
 void cld_host_free(struct cld_host *h);
 void cld_cluster_free(struct cld_cluster *cl);
 struct cld_cluster *cld_host_cluster(struct cld_core *c, const struct cld_host *h);
+
+/*
+ * nic.c: the core's networks, and the NICs of its VMs and their leases.
+ * Loop thread only, except the finders, which API threads call under the
+ * state lock held for reading.
+ */
+struct cld_vnet *cld_vnet_by_id(struct cld_core *c, int64_t id);
+struct cld_vnet *cld_vnet_find(struct cld_core *c, const char *id_or_name);
+void cld_vnet_insert(struct cld_core *c, struct cld_vnet *vn);
+/*
+ * A network from template TEXT for UID/GID.  NULL with err: CLD_EINVAL (a
+ * template that breaks a rule, "line L, column C: ..."), CLD_EEXIST (the
+ * name is taken, or its addresses overlap a network on its bridge).
+ */
+struct cld_vnet *cld_vnet_add(struct cld_core *c, const char *text,
+    size_t len, int64_t uid, int64_t gid, struct cld_err *err);
+/* Delete VN; -1 with err (CLD_EBUSY) while a VM names it. */
+int cld_vnet_delete(struct cld_core *c, struct cld_vnet *vn,
+    struct cld_err *err);
+/*
+ * ACTION "hold" or "release" on address IP of VN.  -1 with err: CLD_EINVAL
+ * (not an address of VN, the gateway, an unknown action), CLD_EBUSY (in
+ * use, already on hold, not on hold).
+ */
+int cld_vnet_action(struct cld_core *c, struct cld_vnet *vn,
+    const char *action, const char *ip, struct cld_err *err);
+/* Write VN's row / the lease of index IDX of VN at the next commit. */
+void cld_vnet_touch(struct cld_core *c, struct cld_vnet *vn);
+void cld_lease_touch(struct cld_core *c, struct cld_vnet *vn, uint32_t idx);
+/*
+ * At creation: check VM's NIC vectors and fill what does not change (the
+ * network's name and id, TARGET, a plain NIC's MAC).  -1 with err:
+ * CLD_EINVAL (names the attribute, line and column), CLD_EBUSY (the IP
+ * asked for is in use or on hold).
+ */
+int cld_nics_check(struct cld_core *c, struct cld_vm *vm, struct cld_err *err);
+/* Count (SIGN 1) or stop counting (-1) VM among its networks' users. */
+void cld_nics_ref(struct cld_core *c, struct cld_vm *vm, int sign);
+/*
+ * At placement: lease VM an address for each NIC on a network that has
+ * none yet, and write the lease into the NIC (IP, MAC, BRIDGE, ...).  All
+ * or nothing: -1 with err (CLD_ENOSPC) naming the network short of
+ * addresses, then *SHORT is that network.
+ */
+int cld_nics_take(struct cld_core *c, struct cld_vm *vm,
+    struct cld_vnet **short_of, struct cld_err *err);
+/* The VM is DONE: give its leases back and stop counting it. */
+void cld_nics_end(struct cld_core *c, struct cld_vm *vm);
+/* Keep PENDING VM out of the scheduler until VN frees an address. */
+void cld_nics_wait(struct cld_core *c, struct cld_vm *vm, struct cld_vnet *vn);
+/* At start-up, after the VMs: leases of VMs that ended are given back. */
+void cld_vnets_check(struct cld_core *c);
 
 /* handlers.c: one API request, on the loop */
 void cld_handle(struct cld_core *c, struct cld_request *r);

@@ -3,8 +3,9 @@
  * loop thread.  HACKING ("The API (v1)") and cloudctl(1) describe them.
  *
  * Who asks is the peer's uid; uid 0 is the admin.  Users see and act on
- * their own VMs; hosts and clusters are visible to all and changed by the
- * admin only.  Every body is a JSON object whose fields are checked: an
+ * their own VMs; hosts, clusters and networks are visible to all and
+ * changed by the admin only (any user's NIC may use any network; who holds
+ * an address is shown only for one's own VMs).  Every body is a JSON object whose fields are checked: an
  * unknown field or a wrong type is refused, never ignored.
  */
 #include "config.h"
@@ -279,6 +280,34 @@ vm_progress(const struct cld_vm *vm, char *buf, size_t sz)
 	return buf;
 }
 
+/* What each NIC is plugged into, as the drivers see it. */
+static json_t *
+nics_json(const struct cld_vm *vm)
+{
+	const struct cld_attr *v = NULL;
+	json_t *a = json_array();
+	int64_t id;
+
+	while ((v = cld_tmpl_next_vector(&vm->tmpl, "NIC", v)) != NULL) {
+		const char *nid = cld_vector_get(v, "NETWORK_ID");
+		json_t *o = json_pack("{ss? ss? ss? ss? ss?}",
+		    "network", cld_vector_get(v, "NETWORK"),
+		    "ip", cld_vector_get(v, "IP"),
+		    "mac", cld_vector_get(v, "MAC"),
+		    "bridge", cld_vector_get(v, "BRIDGE"),
+		    "target", cld_vector_get(v, "TARGET"));
+
+		if (o == NULL)
+			fatalx("json_pack failed for the NICs of VM %" PRId64,
+			    vm->id);
+		json_object_set_new(o, "network_id", nid != NULL &&
+		    cld_parse_i64(nid, &id) == 0 ? json_integer(id) :
+		    json_null());
+		json_array_append_new(a, o);
+	}
+	return a;
+}
+
 static json_t *
 vm_json(struct cld_core *c, const struct cld_vm *vm)
 {
@@ -310,6 +339,7 @@ vm_json(struct cld_core *c, const struct cld_vm *vm)
 	    "progress", vm_progress(vm, progress, sizeof(progress)));
 	if (o == NULL)
 		fatalx("json_pack failed for VM %" PRId64, vm->id);
+	json_object_set_new(o, "nics", nics_json(vm));
 	return o;
 }
 
@@ -657,7 +687,10 @@ vm_create(struct ctx *x)
 	    x->q->gid, json_is_true(json_object_get(o, "hold")), &err);
 	json_decref(o);
 	if (vm == NULL) {
-		reply_error(x, 400, "bad_template", "%s", err.msg);
+		if (err.code == CLD_EBUSY)
+			reply_err(x, &err);    /* the address asked for is taken */
+		else
+			reply_error(x, 400, "bad_template", "%s", err.msg);
 		return;
 	}
 	reply_json(x, 201, vm_json(x->c, vm));
@@ -1013,6 +1046,189 @@ cluster_delete(struct ctx *x)
 	reply_json(x, 200, o);
 }
 
+/* ------------------------------------------------------------- networks */
+
+static json_t *
+vnet_json(struct ctx *x, const struct cld_vnet *vn, int full)
+{
+	char range[64], first[16], last[16], mask[16];
+	uint32_t m = cld_vnet_netmask(vn);
+	json_t *o;
+
+	cld_vnet_describe(vn, range, sizeof(range));
+	cld_ipv4_format(cld_vnet_addr(vn, 0), first);
+	cld_ipv4_format(vn->fixed ? 0 : cld_vnet_addr(vn, vn->size - 1), last);
+	cld_ipv4_format(m, mask);
+	o = json_pack("{sI ss sI sI ss ss? ss? ss? ss ss? ss? ss? ss sI sI sI sI sI}",
+	    "id", (json_int_t)vn->id, "name", vn->name,
+	    "uid", (json_int_t)vn->uid, "gid", (json_int_t)vn->gid,
+	    "bridge", vn->bridge, "phydev", vn->phydev,
+	    "gateway", vn->gateway_s, "dns", vn->dns,
+	    "addresses", range,
+	    "first", vn->fixed ? NULL : first,
+	    "last", vn->fixed ? NULL : last,
+	    "netmask", m != 0 ? mask : NULL,
+	    "mac_prefix", cld_tmpl_get(&vn->tmpl, "MAC_PREFIX"),
+	    "size", (json_int_t)cld_vnet_nleasable(vn),
+	    "used", (json_int_t)vn->nused, "held", (json_int_t)vn->nheld,
+	    "free", (json_int_t)cld_vnet_nfree(vn),
+	    "vms", (json_int_t)vn->nrefs);
+	if (o == NULL)
+		fatalx("json_pack failed for network %" PRId64, vn->id);
+	json_object_set_new(o, "vlan_id", vn->vlan_id > 0 ?
+	    json_integer(vn->vlan_id) : json_null());
+	json_object_set_new(o, "prefix", vn->prefix >= 0 ?
+	    json_integer(vn->prefix) : json_null());
+	if (full) {
+		uint32_t *order = cld_vnet_sorted(vn);
+		json_t *leases = json_array();
+		char *t = cld_tmpl_print(&vn->tmpl);
+
+		json_object_set_new(o, "template", json_string(t));
+		free(t);
+		for (uint32_t i = 0; i < vn->nents; i++) {
+			const struct cld_lease_ent *e = &vn->ents[order[i]];
+			const struct cld_vm *vm = e->state == CLD_LEASE_USED ?
+			    cld_vm_find(x->c, e->vm_id) : NULL;
+			char ip[16], mac[18];
+			json_t *l;
+
+			if (e->state == CLD_LEASE_RELEASED)
+				continue;
+			/* Another user's VM: that the address is taken, no more. */
+			if (vm != NULL && !x->admin &&
+			    (uid_t)vm->uid != x->q->uid)
+				vm = NULL;
+			cld_vnet_ip_text(vn, e->idx, ip);
+			cld_vnet_mac_text(vn, e->idx, mac);
+			l = json_pack("{ss ss ss}", "ip", ip, "mac", mac,
+			    "state", e->state == CLD_LEASE_USED ? "used" :
+			    e->state == CLD_LEASE_HELD ? "held" : "gateway");
+			json_object_set_new(l, "vm", vm != NULL ?
+			    json_integer(vm->id) : json_null());
+			json_object_set_new(l, "vm_name", vm != NULL ?
+			    json_string(vm->name) : json_null());
+			json_object_set_new(l, "uid", vm != NULL ?
+			    json_integer(vm->uid) : json_null());
+			json_array_append_new(leases, l);
+		}
+		free(order);
+		json_object_set_new(o, "leases", leases);
+	}
+	return o;
+}
+
+static struct cld_vnet *
+vnet_of_path(struct ctx *x)
+{
+	struct cld_vnet *vn = cld_vnet_find(x->c, x->parts[1]);
+
+	if (vn == NULL)
+		reply_error(x, 404, "not_found", "no network '%s'", x->parts[1]);
+	return vn;
+}
+
+static void
+vnet_list(struct ctx *x)
+{
+	int64_t offset, limit, total = 0;
+	json_t *a;
+
+	if (paging(x, &offset, &limit) < 0)
+		return;
+	a = json_array();
+	for (size_t i = 0; i < x->c->vnets_cap; i++) {
+		struct cld_vnet *vn = x->c->vnets[i];
+
+		if (vn == NULL)
+			continue;
+		if (total++ < offset || total - offset > limit)
+			continue;
+		json_array_append_new(a, vnet_json(x, vn, 0));
+	}
+	list_of(x, "vnets", a, total, offset, limit);
+}
+
+static void
+vnet_show(struct ctx *x)
+{
+	struct cld_vnet *vn = vnet_of_path(x);
+
+	if (vn != NULL)
+		reply_json(x, 200, vnet_json(x, vn, 1));
+}
+
+static void
+vnet_create(struct ctx *x)
+{
+	static const struct field f[] = {
+		{ "template", JSON_STRING, 1 }, { NULL, 0, 0 },
+	};
+	struct cld_vnet *vn;
+	struct cld_err err;
+	json_t *o;
+
+	if (need_admin(x, "create networks") < 0 ||
+	    (o = parse_body(x, f)) == NULL)
+		return;
+	cld_err_clear(&err);
+	vn = cld_vnet_add(x->c, str(o, "template"),
+	    json_string_length(json_object_get(o, "template")), x->q->uid,
+	    x->q->gid, &err);
+	json_decref(o);
+	if (vn == NULL) {
+		if (err.code == CLD_EINVAL)
+			reply_error(x, 400, "bad_template", "%s", err.msg);
+		else
+			reply_err(x, &err);
+		return;
+	}
+	reply_json(x, 201, vnet_json(x, vn, 0));
+}
+
+static void
+vnet_act(struct ctx *x)
+{
+	static const struct field f[] = {
+		{ "action", JSON_STRING, 1 }, { "ip", JSON_STRING, 0 },
+		{ NULL, 0, 0 },
+	};
+	struct cld_vnet *vn;
+	struct cld_err err;
+	json_t *o;
+
+	if (need_admin(x, "hold or release addresses") < 0 ||
+	    (vn = vnet_of_path(x)) == NULL || (o = parse_body(x, f)) == NULL)
+		return;
+	cld_err_clear(&err);
+	if (cld_vnet_action(x->c, vn, str(o, "action"), str(o, "ip"),
+	    &err) < 0)
+		reply_err(x, &err);
+	else
+		reply_json(x, 200, vnet_json(x, vn, 0));
+	json_decref(o);
+}
+
+static void
+vnet_delete(struct ctx *x)
+{
+	struct cld_vnet *vn;
+	struct cld_err err;
+	json_t *o;
+
+	if (need_admin(x, "delete networks") < 0 ||
+	    (vn = vnet_of_path(x)) == NULL)
+		return;
+	cld_err_clear(&err);
+	o = vnet_json(x, vn, 0);
+	if (cld_vnet_delete(x->c, vn, &err) < 0) {
+		json_decref(o);
+		reply_err(x, &err);
+		return;
+	}
+	reply_json(x, 200, o);
+}
+
 /* --------------------------------------------------------------- routing */
 
 static void
@@ -1079,6 +1295,11 @@ static const struct route {
 	    { "POST", cluster_create } } },
 	{ "clusters", R_ITEM, "GET, PATCH, DELETE", { { "GET", cluster_show },
 	    { "PATCH", cluster_patch }, { "DELETE", cluster_delete } } },
+	{ "vnets", R_LIST, "GET, POST", { { "GET", vnet_list },
+	    { "POST", vnet_create } } },
+	{ "vnets", R_ITEM, "GET, DELETE", { { "GET", vnet_show },
+	    { "DELETE", vnet_delete } } },
+	{ "vnets", R_ACTIONS, "POST", { { "POST", vnet_act } } },
 };
 
 static void

@@ -141,6 +141,8 @@ apply_settings(struct cld_core *c, const struct cld_conf *from)
 		memcpy(c->conf->timeout_ms, from->timeout_ms,
 		    sizeof(c->conf->timeout_ms));
 		c->conf->monitor_interval_ms = from->monitor_interval_ms;
+		memcpy(c->conf->mac_prefix, from->mac_prefix,
+		    sizeof(c->conf->mac_prefix));
 	}
 	cld_log_set_verbosity(verbose_level >= 0 ? verbose_level :
 	    from->log_level);
@@ -315,6 +317,10 @@ cleanup:
 	for (size_t i = 0; i < c.clusters_cap; i++)
 		cld_cluster_free(c.clusters[i]);
 	free(c.clusters);
+	for (size_t i = 0; i < c.vnets_cap; i++)
+		cld_vnet_free(c.vnets[i]);
+	free(c.vnets);
+	free(c.dirty_leases);
 	free(c.dels);
 	for (size_t i = 0; i < c.nold_hists; i++)
 		free(c.old_hists[i].msg);

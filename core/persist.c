@@ -92,6 +92,51 @@ load_host(void *ctx, const struct cld_row *row)
 }
 
 static int
+load_vnet(void *ctx, const struct cld_row *row)
+{
+	struct load_ctx *l = ctx;
+	struct cld_vnet *vn;
+	struct cld_tmpl t;
+
+	memset(&t, 0, sizeof(t));
+	if (cld_tmpl_parse(row->body, strlen(row->body), &t, l->err) < 0)
+		goto fail;
+	/* The row has its MAC_PREFIX: cloudd.conf's does not count here. */
+	vn = cld_vnet_new(&t, l->c->conf->mac_prefix, l->err);
+	cld_tmpl_release(&t);
+	if (vn == NULL)
+		goto fail;
+	vn->id = row->id;
+	vn->uid = row->uid;
+	vn->gid = row->gid;
+	cld_vnet_insert(l->c, vn);
+	return 0;
+fail:
+	cld_err_prefix(l->err, "network %" PRId64, row->id);
+	l->failed = 1;
+	return 1;
+}
+
+static int
+load_lease(void *ctx, const struct cld_lease *le)
+{
+	struct load_ctx *l = ctx;
+	struct cld_vnet *vn = cld_vnet_by_id(l->c, le->vnet_id);
+	uint32_t a;
+	int64_t idx = -1;
+
+	if (vn == NULL)
+		return 0;
+	if (cld_ipv4_parse(le->ip, &a) < 0 ||
+	    (idx = cld_vnet_index(vn, a)) < 0 ||
+	    cld_vnet_restore(vn, (uint32_t)idx, le->vm_id, le->released) < 0)
+		log_warnx("network '%s': lease of '%s' ignored: %s", vn->name,
+		    le->ip, idx < 0 ? "not one of its addresses" :
+		    "its gateway, or listed twice");
+	return 0;
+}
+
+static int
 load_vm(void *ctx, const struct cld_row *row)
 {
 	struct load_ctx *l = ctx;
@@ -133,6 +178,7 @@ load_vm(void *ctx, const struct cld_row *row)
 		vm->prev->nvms++;
 		cld_host_alloc(c, vm->prev, vm, +1);
 	}
+	cld_nics_ref(c, vm, 1);
 	return 0;
 }
 
@@ -176,6 +222,14 @@ cld_core_load(struct cld_core *c, struct cld_err *err)
 	if (cld_store_load(c->store, CLD_T_HOSTS, load_host, &l, err) < 0 ||
 	    l.failed)
 		return -1;
+	if (cld_store_load(c->store, CLD_T_VNETS, load_vnet, &l, err) < 0 ||
+	    l.failed)
+		return -1;
+	if (cld_store_lease_load(c->store, -1, load_lease, &l, err) < 0)
+		return -1;
+	for (size_t i = 0; i < c->vnets_cap; i++)
+		if (c->vnets[i] != NULL)
+			cld_vnet_restore_done(c->vnets[i]);
 	c->next_vm_id = cld_store_max_id(c->store, CLD_T_VMS) + 1;
 	if (c->next_vm_id < 0) {
 		cld_err_set(err, CLD_ESTORE, "cannot read the VMs' ids");
@@ -187,6 +241,7 @@ cld_core_load(struct cld_core *c, struct cld_err *err)
 	/* Only the current record of each VM is kept in memory. */
 	if (cld_store_hist_load(c->store, -1, load_hist, &l, err) < 0)
 		return -1;
+	cld_vnets_check(c);
 	return 0;
 }
 
@@ -292,6 +347,48 @@ put_cluster(struct cld_core *c, struct cld_cluster *cl, struct cld_err *err)
 	return rc;
 }
 
+static int
+put_vnet(struct cld_core *c, struct cld_vnet *vn, struct cld_err *err)
+{
+	struct cld_row row;
+	char *body = cld_tmpl_print(&vn->tmpl);
+	int rc;
+
+	memset(&row, 0, sizeof(row));
+	row.id = vn->id;
+	row.name = vn->name;
+	row.uid = vn->uid;
+	row.gid = vn->gid;
+	row.ref = -1;
+	row.mtime = cld_time();
+	row.body = body;
+	rc = cld_store_put(c->store, CLD_T_VNETS, &row, err);
+	free(body);
+	return rc;
+}
+
+/* The lease of index IDX of VN as it is now. */
+static int
+put_lease(struct cld_core *c, struct cld_vnet *vn, uint32_t idx,
+    struct cld_err *err)
+{
+	struct cld_lease l;
+	char ip[16], mac[18];
+	const struct cld_lease_ent *e = cld_vnet_ent(vn, idx);
+
+	cld_vnet_ip_text(vn, idx, ip);
+	cld_vnet_mac_text(vn, idx, mac);
+	memset(&l, 0, sizeof(l));
+	l.vnet_id = vn->id;
+	l.ip = ip;
+	l.mac = mac;
+	if (e == NULL || e->state == CLD_LEASE_RESERVED)
+		return 0;      /* nothing the store keeps */
+	l.vm_id = e->state == CLD_LEASE_HELD ? -1 : e->vm_id;
+	l.released = e->state == CLD_LEASE_RELEASED ? e->stamp : 0;
+	return cld_store_lease_put(c->store, &l, err);
+}
+
 /*
  * Write every change of this turn in one transaction.  On failure nothing
  * is lost: the dirty lists stay as they are and the next turn tries again
@@ -301,7 +398,8 @@ int
 cld_core_commit(struct cld_core *c, struct cld_err *err)
 {
 	if (c->dirty_vms == NULL && c->dirty_hosts == NULL &&
-	    c->dirty_clusters == NULL && c->ndels == 0 && c->nold_hists == 0)
+	    c->dirty_clusters == NULL && c->ndels == 0 && c->nold_hists == 0 &&
+	    c->dirty_vnets == NULL && c->ndirty_leases == 0)
 		return 0;
 	if (cld_store_begin(c->store, err) < 0)
 		return -1;
@@ -311,9 +409,22 @@ cld_core_commit(struct cld_core *c, struct cld_err *err)
 	for (struct cld_host *h = c->dirty_hosts; h; h = h->dirty_next)
 		if (put_host(c, h, err) < 0)
 			goto fail;
+	for (struct cld_vnet *vn = c->dirty_vnets; vn; vn = vn->dirty_next)
+		if (put_vnet(c, vn, err) < 0)
+			goto fail;
 	for (struct cld_vm *vm = c->dirty_vms; vm; vm = vm->dirty_next)
 		if (put_vm(c, vm, err) < 0)
 			goto fail;
+	/* In the VMs' transaction: a lease and its VM's state go together. */
+	for (size_t i = 0; i < c->ndirty_leases; i++) {
+		struct cld_vnet *vn = cld_vnet_by_id(c,
+		    c->dirty_leases[i].vnet_id);
+
+		/* A network deleted since: its leases go with its row. */
+		if (vn != NULL && put_lease(c, vn, c->dirty_leases[i].idx,
+		    err) < 0)
+			goto fail;
+	}
 	for (size_t i = 0; i < c->nold_hists; i++)
 		if (put_hist(c, c->old_hists[i].vm_id, &c->old_hists[i].h,
 		    c->old_hists[i].msg, err) < 0)
@@ -333,6 +444,14 @@ cld_core_commit(struct cld_core *c, struct cld_err *err)
 		cl->dirty = 0;
 		cl->dirty_next = NULL;
 	}
+	while (c->dirty_vnets) {
+		struct cld_vnet *vn = c->dirty_vnets;
+
+		c->dirty_vnets = vn->dirty_next;
+		vn->dirty = 0;
+		vn->dirty_next = NULL;
+	}
+	c->ndirty_leases = 0;
 	while (c->dirty_hosts) {
 		struct cld_host *h = c->dirty_hosts;
 

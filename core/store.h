@@ -206,7 +206,9 @@ int cld_store_hist_load(struct cld_store *st, int64_t vm_id, cld_hist_fn fn,
 
 /*
  * A network lease: an address of network vnet_id, held by vm_id while
- * `released' is 0, else released at that time.
+ * `released' is 0 (vm_id -1: on hold), else released at that time (in ms
+ * since the epoch; the core keeps them strictly increasing per network,
+ * so that they order the reuse of released addresses).
  */
 struct cld_lease {
 	int64_t vnet_id;

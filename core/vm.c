@@ -305,6 +305,9 @@ set_state(struct cld_core *c, struct cld_vm *vm, int state)
 {
 	if (vm->state == state)
 		return;
+	/* However it ends, its leases go back in the commit that says so. */
+	if (state == CLD_VM_DONE)
+		cld_nics_end(c, vm);
 	vm->state = state;
 	cld_vm_log(c, vm, "state %s", cld_vm_state_name(state));
 	cld_vm_touch(c, vm);
@@ -316,6 +319,7 @@ cld_vm_sched_add(struct cld_core *c, struct cld_vm *vm)
 	struct cld_sched_vm sv;
 	struct cld_err err;
 
+	vm->waits = NULL;
 	memset(&sv, 0, sizeof(sv));
 	sv.id = vm->id;
 	sv.cpu = vm->cpu * 100;
@@ -482,7 +486,7 @@ cld_vm_create(struct cld_core *c, const char *text, size_t len, int64_t uid,
 		cld_expr_free(e);
 	}
 	vm->id = c->next_vm_id;
-	if (resolve_disks(c, vm, err) < 0)
+	if (resolve_disks(c, vm, err) < 0 || cld_nics_check(c, vm, err) < 0)
 		goto fail;
 	name = cld_tmpl_get(&vm->tmpl, "NAME");
 	if (name != NULL && (strlen(name) > 128 || strpbrk(name, "\n\r\t") != NULL)) {
@@ -510,6 +514,7 @@ cld_vm_create(struct cld_core *c, const char *text, size_t len, int64_t uid,
 	}
 	c->vms[vm->id] = vm;
 	c->nvms_live++;
+	cld_nics_ref(c, vm, 1);
 	cld_vm_touch(c, vm);
 	cld_vm_log(c, vm, "created by uid %" PRId64 " (%s)", uid,
 	    cld_vm_state_name(vm->state));
@@ -1191,9 +1196,27 @@ cld_vm_placed(void *ctx, int64_t vm_id, int64_t host_id)
 	struct cld_core *c = ctx;
 	struct cld_vm *vm = cld_vm_find(c, vm_id);
 	struct cld_host *h = cld_host_by_id(c, host_id);
+	struct cld_vnet *vn;
+	struct cld_err err;
 
 	if (vm == NULL || h == NULL || vm->state != CLD_VM_PENDING)
 		return;
+	cld_err_clear(&err);
+	if (cld_nics_take(c, vm, &vn, &err) < 0) {
+		/*
+		 * A network is out of addresses: not placed after all (the
+		 * scheduler counted it on H; give it H's figures again), and
+		 * out of the scheduler until that network frees one.
+		 */
+		cld_host_sched_update(c, h);
+		if (vm->reason == NULL || strcmp(vm->reason, err.msg) != 0) {
+			set_reason(vm, "%s", err.msg);
+			cld_vm_log(c, vm, "waiting: %s", err.msg);
+			cld_vm_touch(c, vm);
+		}
+		cld_nics_wait(c, vm, vn);
+		return;
+	}
 	/*
 	 * The scheduler counted the allocation already; cld_host_alloc
 	 * tells it the same figures again, which is harmless.
@@ -1416,7 +1439,8 @@ cld_vm_action(struct cld_core *c, struct cld_vm *vm, const char *a,
 		if (s != CLD_VM_PENDING && s != CLD_VM_HOLD &&
 		    s != CLD_VM_STOPPED)
 			return busy(vm, a, err);
-		if (check_dest(c, vm, h, a, err) < 0)
+		if (check_dest(c, vm, h, a, err) < 0 ||
+		    cld_nics_take(c, vm, &(struct cld_vnet *){ NULL }, err) < 0)
 			return -1;
 		if (s == CLD_VM_STOPPED)
 			vm->resume_state = CLD_VM_STOPPED;

@@ -107,7 +107,7 @@ test_expect 'no arguments print the usage on stderr and exit 2' '
 '
 
 test_expect 'an unknown object, verb or option is a usage error' '
-	usage_error vms list && test_grep err "cloudctl: unknown object '"'"'vms'"'"' (one of vm, host, cluster)" &&
+	usage_error vms list && test_grep err "cloudctl: unknown object '"'"'vms'"'"' (one of vm, host, cluster, vnet)" &&
 	usage_error vm && test_grep err "cloudctl: vm needs a verb" && test_grep err "  create FILE|-" &&
 	usage_error vm launch && test_grep err "cloudctl: unknown vm verb '"'"'launch'"'"'" &&
 	test_grep err "see '"'"'cloudctl vm --help'"'"'" &&
