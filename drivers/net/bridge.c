@@ -414,15 +414,19 @@ bridge_nic(struct cld_op *op, const struct cld_vm_desc *vm,
  * The VM's NICs, each checked, and none sharing a tap or using another's
  * tap as its bridge or uplink.  Returns the count (0: none, *OUT NULL) with
  * a malloc()ed array in *OUT, or -1 with op->err filled.
+ *
+ * For clean (LENIENT) a NIC that fails the checks is left out with a
+ * warning instead: pre refused the same template before it made anything
+ * for it, and a VM whose template is bad must still be able to end.
  */
 static long
-bridge_nics(struct cld_op *op, const struct cld_vm_desc *vm,
+bridge_nics(struct cld_op *op, const struct cld_vm_desc *vm, int lenient,
     struct bridge_nic **out)
 {
 	const struct cld_attr *v = NULL;
 	struct bridge_nic *nics = NULL, *a, *b;
 	char vl[2 * (BRIDGE_IFNAME_MAX + 1)];
-	size_t n = 0, i, j;
+	size_t n = 0, k = 0, i, j;
 
 	*out = NULL;
 	if (vm->tmpl == NULL)
@@ -437,10 +441,26 @@ bridge_nics(struct cld_op *op, const struct cld_vm_desc *vm,
 	}
 	for (i = 0, v = NULL; i < n; i++) {
 		v = cld_tmpl_next_vector(vm->tmpl, "NIC", v);
-		if (bridge_nic(op, vm, v, i, &nics[i]) < 0)
+		if (bridge_nic(op, vm, v, i, &nics[k]) == 0) {
+			for (j = 0; j < k; j++)
+				if (strcmp(nics[j].target, nics[k].target) == 0)
+					break;
+			if (j == k || !lenient) {
+				k++;
+				continue;
+			}
+			cld_err_set(op->err, CLD_EINVAL,
+			    "NIC %zu: TARGET '%s' is also another NIC's", i,
+			    nics[k].target);
+		}
+		if (!lenient)
 			goto fail;
+		op->drv->svc->log(op->drv, CLD_LOG_WARN,
+		    "clean '%s' on '%s': left alone: %s",
+		    vm->name ? vm->name : "-", vm->host, op->err->msg);
+		cld_err_clear(op->err);
 	}
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < k && !lenient; i++) {
 		a = &nics[i];
 		snprintf(vl, sizeof(vl), "%s.%s", a->phydev, a->vlan);
 		if (strcmp(a->bridge, a->target) == 0 ||
@@ -452,7 +472,7 @@ bridge_nics(struct cld_op *op, const struct cld_vm_desc *vm,
 			    i);
 			goto fail;
 		}
-		for (j = 0; j < n; j++) {
+		for (j = 0; j < k; j++) {
 			b = &nics[j];
 			if (j != i && (strcmp(a->target, b->target) == 0 ||
 			    strcmp(a->target, b->bridge) == 0 ||
@@ -464,8 +484,12 @@ bridge_nics(struct cld_op *op, const struct cld_vm_desc *vm,
 			}
 		}
 	}
+	if (k == 0) {
+		free(nics);
+		return 0;
+	}
 	*out = nics;
-	return (long)n;
+	return (long)k;
 fail:
 	free(nics);
 	return -1;
@@ -617,7 +641,7 @@ bridge_run(struct cld_op *op, const struct cld_vm_desc *vm,
 		cld_err_set(op->err, CLD_EINVAL, "unknown flags 0x%x", flags);
 		return -1;
 	}
-	if ((n = bridge_nics(op, vm, &nics)) <= 0)
+	if ((n = bridge_nics(op, vm, which == BRIDGE_CLEAN, &nics)) <= 0)
 		return (int)n; /* no NIC: nothing to do on the host */
 	svc->log(op->drv, CLD_LOG_DEBUG, "%s '%s' on '%s': %ld NIC(s)",
 	    bridge_op_names[which], vm->name ? vm->name : "-", vm->host, n);
