@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cloudd/attr.h>
 #include <cloudd/driver.h>
@@ -221,6 +222,24 @@ static const char clean_a[] =
     "flush chain bridge cloudd nic-cld7n0\n"
     "delete chain bridge cloudd nic-cld7n0\n";
 
+/* Whether sh -n accepts SCRIPT. */
+static int
+t_sh_syntax(const char *script)
+{
+	char path[] = "/tmp/cld-net-bridge-XXXXXX", cmd[64];
+	FILE *f;
+	int fd, rc;
+
+	if ((fd = mkstemp(path)) < 0 || (f = fdopen(fd, "w")) == NULL)
+		return 0;
+	fputs(script, f);
+	fclose(f);
+	snprintf(cmd, sizeof(cmd), "sh -n %s", path);
+	rc = system(cmd);
+	unlink(path);
+	return rc == 0;
+}
+
 static char *
 cat3(const char *a, const char *b, const char *c)
 {
@@ -256,6 +275,7 @@ test_pre_post_clean(void)
 	    "pre: sh -c SCRIPT sh ...");
 	ok(strstr(t.argv[2], "nft -f -") != NULL &&
 	    strstr(t.argv[2], "flock") != NULL, "pre: the script runs nft -f - under a lock");
+	ok(t_sh_syntax(t.argv[2]), "pre: the script is valid sh (sh -n)");
 	is_str(t_params(), "[pre] [/run/lock/cloudd-net-bridge] [br0] [] [] [cld7n0]",
 	    "pre: its parameters: op, lock, BRIDGE PHYDEV VLAN_ID TARGET");
 	want = cat3(head, base, chain_a);
