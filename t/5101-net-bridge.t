@@ -9,28 +9,15 @@
 # The traffic part uses a STAND-IN for the VM's tap: the dummy vmm starts
 # no guest, so the test makes a veth pair whose host end is named TARGET
 # and is a port of the bridge, its other end in a network namespace of its
-# own with the lease's MAC and IP: the "guest".  What the filters do to its
-# frames is what they do to a tap's (both are bridge ports; the rules match
-# the port's name).  The same checks with real VMs come with the real-VM
-# testbed.  VLANs are in t/5102-net-bridge-vlan.t.
+# own with the lease's MAC and IP: the "guest" (t/lib/net-bridge.sh).  What
+# the filters do to its frames is what they do to a tap's (both are bridge
+# ports; the rules match the port's name).  The same checks with real VMs
+# come with the real-VM testbed.  VLANs are in t/5102-net-bridge-vlan.t.
 . "$top_srcdir/t/lib/test-lib.sh"
 . "$top_srcdir/t/lib/testbed.sh"
-command -v jq >/dev/null || skip_all "jq is not installed (tools/install-deps installs it)"
-command -v nft >/dev/null || skip_all "nft is not installed (tools/install-deps installs nftables)"
-command -v ping >/dev/null || skip_all "ping is not installed (tools/install-deps installs iputils-ping)"
+. "$top_srcdir/t/lib/net-bridge.sh"
 
-testbed_up 2 || exit 1
-probe="$TB_BRIDGE-probe"
-ip netns add "$probe" && test_cleanup "ip netns del $probe"
-ip netns exec "$probe" nft add table bridge probe 2>/dev/null ||
-	skip_all "the kernel cannot make nftables bridge-family tables (CONFIG_NF_TABLES_BRIDGE)"
-ip netns del "$probe"
-
-SEND="$top_builddir/t/helpers/send-frame"
-NETRUN="$top_builddir/t/helpers/net-run -F $TB_SSH_CONFIG"
-FRONT_MAC=$(cat "/sys/class/net/$TB_BRIDGE/address")
-# The guests' namespaces go before the hosts'.
-test_cleanup 'for g in $(ip netns list | cut -d" " -f1 | grep "^$TB_BRIDGE-g"); do ip netns del $g; done'
+nb_up 2
 
 # As a host's admin would: its uplink eth0 in a bridge br0 that carries the
 # host's address, so that guests on br0 are on the front-end's network.
@@ -45,87 +32,6 @@ for h in $TB_HOSTS; do
 	ip -n $ns addr add $a/24 dev br0 &&
 	ip -n $ns link set br0 up || exit 1
 done
-
-write_conf <<CONF
-MONITOR_INTERVAL = 1
-SCHED = [ INTERVAL = 0.2 ]
-SSH = [ CONFIG = "$TB_SSH_CONFIG", CONNECT_TIMEOUT = 2 ]
-VMM_DRIVER = [ NAME = "dummy" ]
-IM_DRIVER = [ NAME = "dummy" ]
-TM_DRIVER = [ NAME = "dummy" ]
-NET_DRIVER = [ NAME = "bridge" ]
-DEFAULT_NET = "bridge"
-CONF
-test_cleanup 'for s in "$TEST_DIR"/cloudd-ssh/*; do [ -S "$s" ] && ssh -F /dev/null -o ControlPath="$s" -O exit x; done'
-cloudd_start || exit 1
-
-# IDs are handed out in order from 0, and TARGET names the VM's id: the
-# test keeps the next one in a file (test bodies run in subshells).
-echo 0 >next_id
-# mkvm NAME HOST NIC: create a VM on HOST with one NIC vector NIC, in which
-# @ID@ stands for the VM's id; its id goes to file NAME.
-mkvm() {
-	id=$(cat next_id)
-	printf 'CPU = 0.1\nMEMORY = 32\nREQUIREMENTS = "NAME = \\"%s\\""\nNIC = [ %s ]\n' \
-	    "$2" "$(echo "$3" | sed "s/@ID@/$id/g")" >"$1.tmpl" &&
-	got=$(ctl vm create "$1.tmpl") || return 1
-	echo $((id + 1)) >next_id
-	[ "$got" = "$id" ] || { echo "VM id $got, expected $id" >&2; return 1; }
-	echo "$id" >"$1"
-}
-# nic MAC IP BRIDGE: the NIC vector of a VM on BRIDGE.
-nic() {
-	echo "BRIDGE = \"$3\", MAC = \"$1\", IP = \"$2\", TARGET = \"cld@ID@n0\""
-}
-# rules HOST ID: the filter chain of VM ID's NIC on HOST.
-rules() {
-	tb_ssh "$1" nft list chain bridge cloudd "nic-cld${2}n0"
-}
-# table HOST: the host's cloudd table (fails if the host cannot be reached);
-# links HOST: its interfaces, one a line.
-table() { tb_ssh "$1" nft list table bridge cloudd; }
-links() { tb_ssh "$1" ip -o link show; }
-# count HOST ID WHAT: the packets counted by the rule whose comment begins
-# with WHAT in VM ID's chain.
-count() {
-	rules "$1" "$2" | sed -n "s/.*counter packets \([0-9]*\) .*comment \"$3.*/\1/p"
-}
-# guest NAME HOST ID BRIDGE MAC IP: the stand-in for VM ID's tap (see the
-# top): veth "cld<ID>n0" on BRIDGE of HOST, its peer eth0 in namespace
-# $TB_BRIDGE-gNAME with MAC and IP, IPv6 off so that only what the test
-# sends is counted.  The host end's MAC is the guest's with fe for its
-# first byte, as libvirt gives a tap.
-guest() {
-	g=$TB_BRIDGE-g$1 ns=$(tb_netns $2)
-	ip netns add $g &&
-	ip netns exec $g sysctl -qw net.ipv6.conf.all.disable_ipv6=1 &&
-	ip netns exec $g sysctl -qw net.ipv6.conf.default.disable_ipv6=1 &&
-	ip -n $ns link add cld${3}n0 type veth peer name eth0 netns $g &&
-	ip -n $ns link set cld${3}n0 address fe${5#??} &&
-	ip -n $ns link set cld${3}n0 master $4 up &&
-	ip -n $g link set eth0 address $5 &&
-	ip -n $g addr add $6/24 dev eth0 &&
-	ip -n $g link set eth0 up && ip -n $g link set lo up
-}
-# The VM is gone: so is its tap.
-guest_down() {
-	ip netns del $TB_BRIDGE-g$1
-}
-# gx NAME CMD...: CMD in guest NAME's namespace.
-gx() {
-	g=$TB_BRIDGE-g$1
-	shift
-	ip netns exec $g "$@"
-}
-pings() { gx "$1" ping -q -c 1 -W 2 "$2" >/dev/null; }
-no_ping() { ! gx "$1" ping -q -c 2 -W 1 "$2" >/dev/null; }
-hex_ip() { printf '%02x%02x%02x%02x' $(echo "$1" | tr . ' '); }
-hex_mac() { echo "$1" | tr -d :; }
-# arp SRC SHA SPA TPA: an ARP request from Ethernet source SRC, saying
-# sender SHA/SPA, asking for TPA.
-arp() {
-	echo "ffffffffffff $(hex_mac $1) 0806 0001 0800 06 04 0001 $(hex_mac $2) $(hex_ip $3) 000000000000 $(hex_ip $4)"
-}
 
 MAC_A=02:00:0a:63:00:64 IP_A=$TB_NET.100
 MAC_C=02:00:0a:63:00:66 IP_C=$TB_NET.102
