@@ -45,15 +45,15 @@ test_expect 'two fake hosts, the cluster'"'"'s network driver net/bridge' '
 
 test_expect 'pre, post and clean on a host where nothing was made: clean makes nothing' '
 	printf "NIC = [ %s ]\n" "$(nic $MAC_A $IP_A br0 | sed s/@ID@/1/)" >solo.tmpl &&
-	$NETRUN clean node2 solo.tmpl &&
+	netrun clean node2 solo.tmpl &&
 	tb_ssh node2 nft list tables >tables && ! grep cloudd tables
 '
 
 test_expect 'pre twice, post twice: one bridge, one chain, the same rules' '
 	printf "NIC = [ %s ]\n" "$(nic $MAC_A $IP_A cldsolo | sed s/@ID@/1/)" >solo.tmpl &&
-	$NETRUN pre node2 solo.tmpl && $NETRUN post node2 solo.tmpl &&
+	netrun pre node2 solo.tmpl && netrun post node2 solo.tmpl &&
 	rules node2 1 >one &&
-	$NETRUN pre node2 solo.tmpl && $NETRUN post node2 solo.tmpl &&
+	netrun pre node2 solo.tmpl && netrun post node2 solo.tmpl &&
 	rules node2 1 >two && test_cmp one two &&
 	test "$(tb_ssh node2 ip -o link show type bridge | grep -c ": cldsolo:")" = 1 &&
 	tb_ssh node2 nft list map bridge cloudd ports >map &&
@@ -62,7 +62,7 @@ test_expect 'pre twice, post twice: one bridge, one chain, the same rules' '
 '
 
 test_expect 'clean twice: the chain, its element and the bridge pre made are gone' '
-	$NETRUN clean node2 solo.tmpl && $NETRUN clean node2 solo.tmpl &&
+	netrun clean node2 solo.tmpl && netrun clean node2 solo.tmpl &&
 	table node2 >t && ! grep cld1n0 t &&
 	links node2 >l && ! grep ": cldsolo:" l
 '

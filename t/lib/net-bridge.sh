@@ -4,6 +4,7 @@
 #   nb_up N             N fake hosts (skips what the machine cannot do, saying
 #                       why) and cloudd on them with the dummy vmm, im and tm
 #                       and net/bridge as the default cluster's network
+#   netrun OP HOST TMPL one net/bridge operation, without cloudd
 #   mkvm NAME HOST NIC  a VM on HOST with the NIC vector NIC ("@ID@" in it is
 #                       the VM's id); its id in file NAME
 #   nic MAC IP BRIDGE [MORE]   a NIC vector on BRIDGE, TARGET cld<ID>n0
@@ -35,7 +36,6 @@ nb_up() {
 		skip_all "the kernel cannot make nftables bridge-family tables (CONFIG_NF_TABLES_BRIDGE)"
 	fi
 	ip netns del "$probe"
-	NETRUN="$top_builddir/t/helpers/net-run -F $TB_SSH_CONFIG"
 	FRONT_MAC=$(cat "/sys/class/net/$TB_BRIDGE/address")
 	# The guests' namespaces go before the hosts'.
 	test_cleanup 'for g in $(ip netns list | cut -d" " -f1 | grep "^$TB_BRIDGE-g"); do ip netns del $g; done'
@@ -55,6 +55,9 @@ CONF
 	# the next one is kept in a file (test bodies run in subshells).
 	echo 0 >"$TEST_DIR/next_id"
 }
+
+# netrun [-i ID] OP HOST TEMPLATE: one net/bridge operation (t/helpers/net-run).
+netrun() { run "$top_builddir/t/helpers/net-run" -F "$TB_SSH_CONFIG" "$@"; }
 
 mkvm() {
 	id=$(cat "$TEST_DIR/next_id")
