@@ -39,7 +39,7 @@ MAC_C=02:00:0a:63:00:66 IP_C=$TB_NET.102
 test_expect 'two fake hosts, the cluster'"'"'s network driver net/bridge' '
 	ctl host create node1 --im dummy --vmm dummy >/dev/null &&
 	ctl host create node2 --im dummy --vmm dummy >/dev/null &&
-	wait_host node1 MONITORED && wait_host node2 MONITORED &&
+	wait_host node1 MONITORED $NB_WAIT && wait_host node2 MONITORED $NB_WAIT &&
 	test "$(ctl_json ".clusters[0].net" cluster list)" = bridge
 '
 
@@ -69,7 +69,7 @@ test_expect 'clean twice: the chain, its element and the bridge pre made are gon
 
 test_expect 'a lease with a NIC: the attributes reach the driver as written' '
 	mkvm a node1 "$(nic $MAC_A $IP_A br0)" && a=$(cat a) &&
-	wait_vm $a RUNNING &&
+	wait_vm $a RUNNING $NB_WAIT &&
 	ctl_json .template vm show $a >tmpl &&
 	test_grep tmpl "TARGET = \"cld${a}n0\"" && test_grep tmpl "MAC = \"$MAC_A\"" &&
 	test_grep tmpl "IP = \"$IP_A\"" && test_grep tmpl "BRIDGE = \"br0\""
@@ -157,7 +157,7 @@ test_expect 'a DHCP request from 0.0.0.0 goes out; other IPv4 from 0.0.0.0 and a
 '
 
 test_expect 'a second VM on the same bridge cannot take over the first one'"'"'s address' '
-	mkvm c node1 "$(nic $MAC_C $IP_C br0)" && c=$(cat c) && wait_vm $c RUNNING &&
+	mkvm c node1 "$(nic $MAC_C $IP_C br0)" && c=$(cat c) && wait_vm $c RUNNING $NB_WAIT &&
 	guest c node1 $c br0 $MAC_C $IP_C && pings c $TB_NET.1 &&
 	pings a $TB_NET.1 &&
 	before=$(count node1 $c "ARP sender IP") &&
@@ -171,7 +171,7 @@ c=$(cat c 2>/dev/null)
 test_expect 'pre makes a missing bridge, up, marked as cloudd'"'"'s; two VMs share it' '
 	mkvm b node1 "$(nic 02:00:0a:63:00:65 $TB_NET.101 cldnet1)" && b=$(cat b) &&
 	mkvm d node1 "$(nic 02:00:0a:63:00:67 $TB_NET.103 cldnet1)" && d=$(cat d) &&
-	wait_vm $b RUNNING && wait_vm $d RUNNING &&
+	wait_vm $b RUNNING $NB_WAIT && wait_vm $d RUNNING $NB_WAIT &&
 	tb_ssh node1 ip -d link show cldnet1 >br &&
 	test_grep br ",UP" && test_grep br "alias cloudd net/bridge" &&
 	test_grep br " bridge " &&
@@ -182,7 +182,7 @@ test_expect 'pre makes a missing bridge, up, marked as cloudd'"'"'s; two VMs sha
 b=$(cat b 2>/dev/null) d=$(cat d 2>/dev/null)
 
 test_expect 'a VM that ends takes its chain with it; the bridge stays while another VM uses it' '
-	ctl vm shutdown $b && wait_vm $b DONE &&
+	ctl vm shutdown $b && wait_vm $b DONE $NB_WAIT &&
 	table node1 >t && ! grep "nic-cld${b}n0" t &&
 	tb_ssh node1 ip link show cldnet1 &&
 	rules node1 $d >/dev/null &&
@@ -191,12 +191,12 @@ test_expect 'a VM that ends takes its chain with it; the bridge stays while anot
 
 test_expect 'a port cloudd does not know keeps the bridge too; once it goes, clean removes the bridge' '
 	tb_ssh node1 "ip link add cldx type veth peer name cldy && ip link set cldx master cldnet1" &&
-	ctl vm poweroff $d && wait_vm $d POWEROFF &&
+	ctl vm poweroff $d && wait_vm $d POWEROFF $NB_WAIT &&
 	table node1 >t && ! grep "nic-cld${d}n0" t &&
 	tb_ssh node1 ip link show cldnet1 &&
 	grep "kept bridge .cldnet1.: .cldx. is a port of it" cloudd.log &&
 	tb_ssh node1 ip link del cldx &&
-	ctl vm delete $d && wait_vm $d DONE &&
+	ctl vm delete $d && wait_vm $d DONE $NB_WAIT &&
 	links node1 >l && ! grep ": cldnet1:" l && ! grep ": cldx" l
 '
 
@@ -221,10 +221,10 @@ test_expect 'hostile values are refused before anything runs, with the reason in
 	i=0 && while IFS="|" read -r v expect; do
 		i=$((i + 1)) &&
 		mkvm bad$i node1 "$v" && id=$(cat bad$i) &&
-		wait_vm $id FAILED &&
+		wait_vm $id FAILED $NB_WAIT &&
 		ctl_json .reason vm show $id >reason &&
 		test_grep reason "net pre on '"'"'node1'"'"' failed" && test_grep reason "$expect" &&
-		ctl vm recover --delete $id && wait_vm $id DONE || exit 1
+		ctl vm recover --delete $id && wait_vm $id DONE $NB_WAIT || exit 1
 	done <cases &&
 	tb_ssh node1 "test ! -e /root/pwned" && test ! -e /root/pwned &&
 	tb_ssh node1 nft list table bridge cloudd >table.after &&
@@ -234,7 +234,7 @@ test_expect 'hostile values are refused before anything runs, with the reason in
 
 test_expect 'live migration: pre on the destination, the chain leaves the source, the guest still filtered' '
 	guest_down a &&
-	ctl vm migrate --live $a node2 && wait_vm $a RUNNING &&
+	ctl vm migrate --live $a node2 && wait_vm $a RUNNING $NB_WAIT &&
 	test "$(ctl_json .host vm show $a)" = node2 &&
 	table node1 >t && ! grep "nic-cld${a}n0" t &&
 	rules node2 $a >chain && test_grep chain "ether saddr != $MAC_A" &&
@@ -245,7 +245,7 @@ test_expect 'live migration: pre on the destination, the chain leaves the source
 
 test_expect 'when the leases end their chains go; the host'"'"'s own bridge stays' '
 	guest_down a && guest_down c &&
-	ctl vm shutdown $a $c && wait_vm $a DONE && wait_vm $c DONE &&
+	ctl vm shutdown $a $c && wait_vm $a DONE $NB_WAIT && wait_vm $c DONE $NB_WAIT &&
 	for h in node1 node2; do
 		tb_ssh $h nft list table bridge cloudd >t.$h &&
 		! grep "chain nic-" t.$h && ! grep "cld[0-9]*n0" t.$h &&

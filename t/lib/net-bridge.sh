@@ -1,6 +1,8 @@
 # net-bridge.sh: what the net/bridge tests share.  Source it after
 # test-lib.sh and testbed.sh; then
 #
+#   NB_WAIT, NB_CONNECT_TIMEOUT  seconds (see below): raise them on a slow
+#                       machine
 #   nb_up N             N fake hosts (skips what the machine cannot do, saying
 #                       why) and cloudd on them with the dummy vmm, im and tm
 #                       and net/bridge as the default cluster's network
@@ -23,6 +25,9 @@
 # with the real-VM testbed.
 
 SEND="$top_builddir/t/helpers/send-frame"
+# How long to wait for a VM's state, and the daemon's ssh connect timeout,
+# in seconds; raise both on a slow machine (under emulation, for one).
+: "${NB_WAIT:=30}" "${NB_CONNECT_TIMEOUT:=5}"
 
 nb_up() {
 	command -v jq >/dev/null || skip_all "jq is not installed (tools/install-deps installs it)"
@@ -42,7 +47,7 @@ nb_up() {
 	write_conf <<CONF
 MONITOR_INTERVAL = 1
 SCHED = [ INTERVAL = 0.2 ]
-SSH = [ CONFIG = "$TB_SSH_CONFIG", CONNECT_TIMEOUT = 2 ]
+SSH = [ CONFIG = "$TB_SSH_CONFIG", CONNECT_TIMEOUT = $NB_CONNECT_TIMEOUT ]
 VMM_DRIVER = [ NAME = "dummy" ]
 IM_DRIVER = [ NAME = "dummy" ]
 TM_DRIVER = [ NAME = "dummy" ]
