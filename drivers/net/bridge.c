@@ -9,12 +9,13 @@
  * (bridge_nics); a bad one fails the operation with the NIC's index and
  * the reason.
  *
- * pre: on the host, the bridge BRIDGE exists and is up (made, and marked as
- * ours with the interface alias BRIDGE_MARK, when missing); with a VLAN the
- * sub-interface PHYDEV.VLAN_ID exists, is up and is a port of BRIDGE, which
- * is the network's own bridge, used as given: one bridge per VLAN.  Then
- * the NIC's filter chain is installed, so the guest is held to its MAC and
- * address from its first frame.  post installs the same chain again.
+ * pre: on the host, the bridge BRIDGE exists and is up (made, and marked
+ * as ours with the interface alias "cloudd net/bridge", when missing); with
+ * a VLAN the sub-interface PHYDEV.VLAN_ID exists, is up and is a port of
+ * BRIDGE, which is the network's own bridge, used as given: one bridge per
+ * VLAN.  Then the NIC's filter chain is installed, so the guest is held to
+ * its MAC and address from its first frame.  post installs the same chain
+ * again.
  * clean removes the chain, then the bridge and VLAN interface pre made if
  * no other NIC is registered on the bridge and no port but that VLAN
  * interface is left on it.
