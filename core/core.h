@@ -257,6 +257,11 @@ struct cld_core {
 	/* jobs in flight, to enforce deadlines */
 	struct cld_job **inflight;
 	size_t ninflight, inflight_cap;
+	/*
+	 * Jobs made this turn, handed to the workers only once the turn is
+	 * committed: a driver never acts on a step the store does not hold.
+	 */
+	struct cld_job *held, **held_tail;
 };
 
 /* loop.c */

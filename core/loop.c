@@ -106,7 +106,31 @@ cld_core_submit(struct cld_core *c, struct cld_job *j)
 	}
 	j->slot = c->ninflight;
 	c->inflight[c->ninflight++] = j;
-	cld_workers_submit(c->workers, j);
+	j->next = NULL;
+	if (c->held_tail == NULL)
+		c->held_tail = &c->held;
+	*c->held_tail = j;
+	c->held_tail = &j->next;
+}
+
+/*
+ * Hand the jobs of the turn to the workers, once what they act on is in
+ * the store: a crash before that commit loses the request (unanswered)
+ * and its step together; after it, the step runs again at the next start.
+ */
+static void
+release_held(struct cld_core *c)
+{
+	struct cld_job *j = c->held;
+
+	while (j != NULL) {
+		struct cld_job *next = j->next;
+
+		cld_workers_submit(c->workers, j);
+		j = next;
+	}
+	c->held = NULL;
+	c->held_tail = &c->held;
 }
 
 static void
@@ -360,8 +384,10 @@ cld_core_run(struct cld_core *c)
 				log_warnx("cannot write the store, retrying in 1 s: %s",
 				    err.msg);
 				commit_retry_ms = now + 1000;
-			} else
+			} else {
+				release_held(c);
 				send_replies(c);
+			}
 		}
 		pthread_rwlock_unlock(&c->state_lock);
 		if (c->stopping && c->replies == NULL)
@@ -417,6 +443,7 @@ cld_core_run(struct cld_core *c)
 	 */
 	for (size_t i = 0; i < c->ninflight; i++)
 		cld_op_cancel(&c->inflight[i]->ctl);
+	release_held(c);        /* cancelled: the workers do not start them */
 	cld_workers_join(c->workers);
 	c->discard = 1;
 	take_done(c);

@@ -57,7 +57,13 @@ worker_main(void *arg)
 		pthread_mutex_unlock(&w->lock);
 
 		j->next = NULL;
-		j->run(j);
+		if (atomic_load(&j->ctl.cancelled)) {
+			/* Cancelled while it waited: never start it. */
+			j->rc = -1;
+			cld_err_set(&j->err, CLD_ECANCELED,
+			    "cancelled before it started");
+		} else
+			j->run(j);
 
 		pthread_mutex_lock(&w->lock);
 		was_empty = w->done == NULL;

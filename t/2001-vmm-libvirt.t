@@ -185,14 +185,23 @@ test_expect 'a deploy libvirt refuses leaves the VM FAILED with libvirt'"'"'s wo
 	ctl vm delete "$id" && wait_vm "$id" DONE
 '
 
-test_expect 'a bad template value fails the deploy naming the attribute' '
+test_expect 'a bad MAC is refused at create, with its line and column' '
 	cat >badmac.tmpl <<-EOF &&
 	MEMORY = 128
 	NIC = [ BRIDGE = "br0", MAC = "02:00:zz:00:00:01" ]
 	EOF
-	id=$(ctl vm create badmac.tmpl) && wait_vm "$id" FAILED &&
+	! ctl vm create badmac.tmpl 2>err &&
+	test_grep err "line 2, column 25: NIC MAC '"'"'02:00:zz:00:00:01'"'"' is not a MAC address"
+'
+
+test_expect 'a bad template value fails the deploy naming the attribute' '
+	cat >badkernel.tmpl <<-EOF &&
+	MEMORY = 128
+	OS = [ KERNEL = "vmlinuz" ]
+	EOF
+	id=$(ctl vm create badkernel.tmpl) && wait_vm "$id" FAILED &&
 	ctl_json .reason vm show "$id" >reason &&
-	test_grep reason "NIC 0: MAC '"'"'02:00:zz:00:00:01'"'"' is not a MAC address" &&
+	test_grep reason "OS: KERNEL '"'"'vmlinuz'"'"' is not an absolute path on the host" &&
 	ctl vm delete "$id" && wait_vm "$id" DONE
 '
 
