@@ -162,9 +162,9 @@ test_expect 'after the restart: every acknowledged create and shutdown is there,
 cp fast.conf cloudd.conf
 cloudd_start || exit 1
 
-# A VM whose shutdown ran on the host in the turn of the kill, before that
-# turn's commit, is RUNNING in the store: polling then finds it POWEROFF,
-# keeping its address.
+# A step reaches the driver only once its turn is committed: no VM was
+# shut down on its host while the store still said RUNNING (it would be
+# found POWEROFF).
 test_expect 'everything settles: the shutdowns end, the addresses they free go to the waiting VMs, all distinct' '
 	for s in PROLOG BOOT SHUTDOWN EPILOG; do wait_count $s 0 || exit 1; done &&
 	ctl --json vm list --all-pages | jq -r ".vms[] | \"\(.id) \(.state)\"" >states &&
@@ -182,6 +182,7 @@ test_expect 'everything settles: the shutdowns end, the addresses they free go t
 	vm_addresses >nics && test_cmp leases nics &&
 	test "$(cut -d" " -f1 leases | sort -u | wc -l)" = "$want" &&
 	test "$(count PENDING)" = $((live - want)) &&
+	test "$(count POWEROFF)" = 0 &&
 	echo "$live $want $(count RUNNING)" >settled
 '
 read live want run <settled 2>/dev/null &&
