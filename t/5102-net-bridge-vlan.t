@@ -1,7 +1,9 @@
 #!/bin/sh
 # net/bridge and 802.1Q VLANs on fake hosts, driven by cloudd with the
-# dummy vmm: pre makes PHYDEV.VLAN_ID with the right id and puts it in the
-# network's own bridge; guests on one VLAN reach each other across hosts,
+# dummy vmm, on VLAN networks made with "cloudctl vnet create" (VLAN_ID and
+# PHYDEV in the network, NIC = [ NETWORK = "v10" ] in the VMs): pre makes
+# PHYDEV.VLAN_ID with the right id and puts it in the network's own
+# bridge; guests on one VLAN reach each other across hosts,
 # a guest on another VLAN reaches neither, though in the same subnet; a
 # bridge carries one VLAN; clean removes the VLAN interface and the bridge
 # with their last VM.  The guests are veth STAND-INS for the VMs' taps
@@ -44,10 +46,23 @@ test_expect 'two fake hosts, the cluster'"'"'s network driver net/bridge' '
 	wait_host node1 MONITORED $NB_WAIT && wait_host node2 MONITORED $NB_WAIT
 '
 
+# One subnet, three VLANs, each network its own bridge.
+test_expect 'VLAN networks v10, v20 and v30 on eth0, one subnet, each its own bridge' '
+	vnet v10 cldv10 $TB_NET.100 $TB_NET.109 "PHYDEV = \"eth0\"" "VLAN_ID = 10" &&
+	vnet v20 cldv20 $TB_NET.100 $TB_NET.109 "PHYDEV = \"eth0\"" "VLAN_ID = 20" &&
+	vnet v30 cldv30 $TB_NET.100 $TB_NET.109 "PHYDEV = \"eth0\"" "VLAN_ID = 30" &&
+	test "$(ctl_json .total vnet list)" = 3 &&
+	ctl_json .template vnet show v10 >tmpl && test_grep tmpl "VLAN_ID = \"10\"" &&
+	test_grep tmpl "PHYDEV = \"eth0\""
+'
+
 if [ -n "$vlan_why" ]; then
 	test_expect 'without 802.1Q support a VLAN NIC fails, saying so, and leaves nothing' '
-		mkvm x node1 "$(nic 02:00:0a:63:00:70 $TB_NET.110 cldv10 "VLAN_ID = \"10\", PHYDEV = \"eth0\"")" &&
+		mkvm x node1 "NETWORK = \"v10\"" &&
 		x=$(cat x) && wait_vm $x FAILED $NB_WAIT &&
+		ctl_json .template vm show $x >tmpl &&
+		test_grep tmpl "VLAN_ID = \"10\"" && test_grep tmpl "PHYDEV = \"eth0\"" &&
+		test_grep tmpl "TARGET = \"cld${x}n0\"" &&
 		ctl_json .reason vm show $x >reason &&
 		test_grep reason "net pre on '"'"'node1'"'"' failed: on '"'"'node1'"'"': cannot create VLAN interface '"'"'eth0.10'"'"': this host'"'"'s kernel has no 802.1Q support" &&
 		links node1 >l && ! grep -e ": cldv10:" -e ": eth0.10" l &&
@@ -61,15 +76,13 @@ fi
 
 # Three guests in one subnet: b (node1) and c (node2) on VLAN 10, d
 # (node2) on VLAN 20.
-MAC_B=02:00:0a:63:00:65 IP_B=$TB_NET.101
-MAC_C=02:00:0a:63:00:66 IP_C=$TB_NET.102
-MAC_D=02:00:0a:63:00:67 IP_D=$TB_NET.103
-v10='VLAN_ID = "10", PHYDEV = "eth0"'
-v20='VLAN_ID = "20", PHYDEV = "eth0"'
+IP_B=$TB_NET.101 IP_C=$TB_NET.102 IP_D=$TB_NET.103
+MAC_B=$(mac_of $IP_B)
 
 test_vlan 'pre makes eth0.10, 802.1Q id 10, up, a port of the network'"'"'s bridge' '
-	mkvm b node1 "$(nic $MAC_B $IP_B cldv10 "$v10")" && b=$(cat b) &&
-	wait_vm $b RUNNING $NB_WAIT &&
+	mkvm b node1 "NETWORK = \"v10\", IP = \"$IP_B\"" && b=$(cat b) &&
+	wait_vm $b RUNNING $NB_WAIT && test "$(nicof $b bridge)" = cldv10 &&
+	ctl_json .template vm show $b >tmpl && test_grep tmpl "VLAN_ID = \"10\"" &&
 	tb_ssh node1 ip -d link show eth0.10 >vl &&
 	test_grep vl "eth0.10@eth0:" && test_grep vl "vlan protocol 802.1Q id 10 " &&
 	test_grep vl "master cldv10" && test_grep vl ",UP" &&
@@ -81,8 +94,8 @@ test_vlan 'pre makes eth0.10, 802.1Q id 10, up, a port of the network'"'"'s brid
 b=$(cat b 2>/dev/null)
 
 test_vlan 'on node2: VLAN 10 and VLAN 20, each its own interface and bridge' '
-	mkvm c node2 "$(nic $MAC_C $IP_C cldv10 "$v10")" && c=$(cat c) &&
-	mkvm d node2 "$(nic $MAC_D $IP_D cldv20 "$v20")" && d=$(cat d) &&
+	mkvm c node2 "NETWORK = \"v10\", IP = \"$IP_C\"" && c=$(cat c) &&
+	mkvm d node2 "NETWORK = \"v20\", IP = \"$IP_D\"" && d=$(cat d) &&
 	wait_vm $c RUNNING $NB_WAIT && wait_vm $d RUNNING $NB_WAIT &&
 	tb_ssh node2 ip -d link show eth0.10 >vl10 &&
 	test_grep vl10 "vlan protocol 802.1Q id 10 " && test_grep vl10 "master cldv10" &&
@@ -93,9 +106,7 @@ test_vlan 'on node2: VLAN 10 and VLAN 20, each its own interface and bridge' '
 c=$(cat c 2>/dev/null) d=$(cat d 2>/dev/null)
 
 test_vlan 'guests on VLAN 10 reach each other across the two hosts' '
-	guest b node1 $b cldv10 $MAC_B $IP_B &&
-	guest c node2 $c cldv10 $MAC_C $IP_C &&
-	guest d node2 $d cldv20 $MAC_D $IP_D &&
+	guest b node1 $b && guest c node2 $c && guest d node2 $d &&
 	pings b $IP_C && pings c $IP_B
 '
 
@@ -111,12 +122,13 @@ test_vlan 'a VLAN guest is held to its MAC too' '
 '
 
 test_vlan 'a bridge carries one VLAN: another VLAN, or a NIC without one, is refused' '
-	mkvm e node1 "$(nic 02:00:0a:63:00:68 $TB_NET.104 cldv10 "$v20")" && e=$(cat e) &&
+	vnet v20on10 cldv10 $TB_NET.120 $TB_NET.129 "PHYDEV = \"eth0\"" "VLAN_ID = 20" &&
+	mkvm e node1 "NETWORK = \"v20on10\"" && e=$(cat e) &&
 	wait_vm $e FAILED $NB_WAIT && ctl_json .reason vm show $e >reason &&
 	test_grep reason "bridge '"'"'cldv10'"'"' has a port '"'"'eth0.10'"'"' that is neither '"'"'eth0.20'"'"' nor a VM" &&
 	links node1 >l && ! grep ": eth0.20" l &&
 	ctl vm recover --delete $e && wait_vm $e DONE $NB_WAIT &&
-	mkvm f node1 "$(nic 02:00:0a:63:00:69 $TB_NET.105 cldv10)" && f=$(cat f) &&
+	mkvm f node1 "BRIDGE = \"cldv10\", IP = \"$TB_NET.130\"" && f=$(cat f) &&
 	wait_vm $f FAILED $NB_WAIT && ctl_json .reason vm show $f >reason &&
 	test_grep reason "bridge '"'"'cldv10'"'"' carries VLAN interface '"'"'eth0.10'"'"'" &&
 	ctl vm recover --delete $f && wait_vm $f DONE $NB_WAIT &&
@@ -125,7 +137,7 @@ test_vlan 'a bridge carries one VLAN: another VLAN, or a NIC without one, is ref
 
 test_vlan 'an interface named like the VLAN interface but not that VLAN is refused' '
 	tb_ssh node1 "ip link add eth0.30 type veth peer name cldz" &&
-	mkvm g node1 "$(nic 02:00:0a:63:00:6a $TB_NET.106 cldv30 "VLAN_ID = \"30\", PHYDEV = \"eth0\"")" &&
+	mkvm g node1 "NETWORK = \"v30\"" &&
 	g=$(cat g) && wait_vm $g FAILED $NB_WAIT && ctl_json .reason vm show $g >reason &&
 	test_grep reason "'"'"'eth0.30'"'"' exists and is not VLAN 30 of '"'"'eth0'"'"'" &&
 	tb_ssh node1 ip link del eth0.30 &&

@@ -2,10 +2,13 @@
  * net/bridge: Linux bridges, 802.1Q VLANs and nftables filters that keep
  * each VM to its own MAC and IPv4 address, on the VM's host.
  *
- * Each NIC vector of the VM's template gives BRIDGE, MAC, TARGET (the tap's
- * name on the host, "cld<VMID>n<IDX>", which the vmm driver gives the tap),
- * IP (optional: a plain bridged NIC has none) and, for a network with a
- * VLAN, VLAN_ID and PHYDEV.  Every value is checked before anything runs
+ * Each NIC vector of the VM's template, as the core resolved it
+ * (cloudd-drivers(7), "NICs"), gives BRIDGE and TARGET (the tap's name on
+ * the host, "cld<VMID>n<IDX>", which the vmm driver gives the tap); a NIC
+ * on a virtual network also has MAC and IP, and VLAN_ID and PHYDEV when the
+ * network is a VLAN.  A plain NIC (NIC = [ BRIDGE = "br0" ]) may have no
+ * MAC and no IP: its chain then holds it to what is known (no VLAN tags,
+ * well-formed ARP), since the MAC is the hypervisor's choice.  Every value is checked before anything runs
  * (bridge_nics); a bad one fails the operation with the NIC's index and
  * the reason.
  *
@@ -57,7 +60,7 @@ struct bridge_nic {
 	char target[BRIDGE_IFNAME_MAX + 1];
 	char phydev[BRIDGE_IFNAME_MAX + 1];  /* "" without a VLAN */
 	char vlan[8];                        /* "1".."4094", "" without */
-	char mac[18];                        /* lower case */
+	char mac[18];                        /* lower case, "" without */
 	char ip[INET_ADDRSTRLEN];            /* dotted quad, "" without */
 };
 
@@ -395,10 +398,7 @@ bridge_nic(struct cld_op *op, const struct cld_vm_desc *vm,
 	} else if (!bridge_target_ours(target, vm->id)) {
 		attr = "TARGET", value = target;
 		why = "is not one of this VM's tap names (cld<VM ID>n<NIC index>)";
-	} else if (mac == NULL) {
-		attr = "MAC";
-		why = "is missing: the filter holds the NIC to its MAC";
-	} else if ((why = bridge_mac(mac, nic->mac)) != NULL) {
+	} else if (mac != NULL && (why = bridge_mac(mac, nic->mac)) != NULL) {
 		attr = "MAC", value = mac;
 	} else if (ip != NULL && (why = bridge_ip(ip, nic->ip)) != NULL) {
 		attr = "IP", value = ip;
@@ -553,15 +553,17 @@ bridge_rules_nic(FILE *f, const struct bridge_nic *nic)
 	fprintf(f, "flush chain " BRIDGE_TABLE " nic-%s\n", c);
 #define R(...) do { fprintf(f, "add rule " BRIDGE_TABLE " nic-%s ", c); \
 	fprintf(f, __VA_ARGS__); fputc('\n', f); } while (0)
-	R("ether saddr != %s counter drop comment \"source MAC not the NIC's\"",
-	    nic->mac);
+	if (nic->mac[0] != '\0')
+		R("ether saddr != %s counter drop comment \"source MAC not the NIC's\"",
+		    nic->mac);
 	R("ether type { 8021q, 8021ad } counter drop comment \"VLAN tagged\"");
 	R("arp htype != 1 counter drop comment \"ARP not over Ethernet\"");
 	R("arp ptype != ip counter drop comment \"ARP not for IPv4\"");
 	R("arp hlen != 6 counter drop comment \"ARP with a bad MAC length\"");
 	R("arp plen != 4 counter drop comment \"ARP with a bad IP length\"");
-	R("arp saddr ether != %s counter drop comment \"ARP sender MAC not the NIC's\"",
-	    nic->mac);
+	if (nic->mac[0] != '\0')
+		R("arp saddr ether != %s counter drop comment \"ARP sender MAC not the NIC's\"",
+		    nic->mac);
 	if (nic->ip[0] != '\0') {
 		R("arp saddr ip != %s counter drop comment \"ARP sender IP not the NIC's\"",
 		    nic->ip);
