@@ -1,0 +1,270 @@
+#!/bin/sh
+# bench/realvm.sh: real VMs under TCG on the testbed (issue 5, point 6):
+# the tiny guest (t/lib/guest.sh) on fake hosts each running a libvirtd
+# (t/lib/testbed.sh, TB_LIBVIRT).  Needs root.  Run it from the build
+# directory, or with the build directory as its argument:
+#
+#   sh $srcdir/bench/realvm.sh [-r RUNS] [-m MIGRATIONS] [-n GUESTS] [-w SECS] [BUILDDIR]
+#
+#   libvirtd    the first libvirtd's start until it answers, on an empty
+#               capability cache of its own (it probes QEMU), then the
+#               second's with the cache filled
+#   boot        start to first ping: from "virsh create" of the guest on
+#               node1 over qemu+ssh to its first reply to a ping from the
+#               front-end sent every 0.1 s; RUNS runs (default 5) after a
+#               warm-up, median/min/max.  Each run ends with an ACPI
+#               shutdown ("virsh shutdown" until the domain is gone),
+#               timed too.  Columns: "bare virsh", and "through cloudd"
+#               (create to answers ping, alternating A B A B) once
+#               vmm/libvirt is in BUILDDIR; target: cloudd adds under 1 s
+#   migration   "virsh migrate --live" of a booted guest between node1
+#               and node2, back and forth, MIGRATIONS times (default 4),
+#               with the pings it lost (every 0.1 s)
+#   idle        GUESTS guests (default 4) booted over two hosts, left idle
+#               10 s, then SECS seconds (default 20) measured: each QEMU's
+#               CPU (utime+stime, % of one core) and resident memory, and
+#               the whole machine's busy time for context
+set -u
+runs=5 migrations=4 guests=4 secs=20
+while getopts r:m:n:w: o; do
+	case $o in
+	r) runs=$OPTARG ;;
+	m) migrations=$OPTARG ;;
+	n) guests=$OPTARG ;;
+	w) secs=$OPTARG ;;
+	*) echo "usage: bench/realvm.sh [-r RUNS] [-m MIGRATIONS] [-n GUESTS] [-w SECS] [BUILDDIR]" >&2; exit 2 ;;
+	esac
+done
+shift $((OPTIND - 1))
+for v in "$runs" "$migrations" "$guests" "$secs"; do
+	case $v in ''|*[!0-9]*|0) echo "bench/realvm.sh: '$v' is not a positive integer" >&2; exit 2 ;; esac
+done
+[ "$guests" -le 50 ] || { echo "bench/realvm.sh: at most 50 guests" >&2; exit 2; }
+top_builddir=$(cd "${1:-.}" && pwd) || exit 2
+top_srcdir=$(cd "$(dirname "$0")/.." && pwd)
+export top_builddir top_srcdir
+[ "$(id -u)" -eq 0 ] || { echo "bench/realvm.sh: needs root (the fake hosts are network namespaces)" >&2; exit 1; }
+. "$top_srcdir/t/lib/test-lib.sh"
+. "$top_srcdir/t/lib/testbed.sh"
+. "$top_srcdir/t/lib/guest.sh"
+HZ=$(getconf CLK_TCK)
+BOOT_SECS=300
+
+why=$(guest_lacks)
+[ -z "$why" ] || { echo "bench/realvm.sh: $why" >&2; exit 1; }
+guest_build || exit 1
+
+now_ns() {
+	date +%s%N
+}
+
+# Median, min and max of the numbers on standard input.
+stats() {
+	sort -g | awk '{ v[NR] = $1 } END { printf "%s %s %s\n", v[int((NR + 1) / 2)], v[1], v[NR] }'
+}
+
+# Print "LABEL median (min-max) UNIT" of the numbers in FILE.
+report() {
+	# shellcheck disable=SC2046
+	set -- "$1" $(stats <"$2") "$3"
+	printf '  %-28s %8s (%s-%s) %s\n' "$1" "$2" "$3" "$4" "$5"
+}
+
+# Start a ping of ADDR every 0.1 s with timestamps into FILE.
+ping_start() {
+	ping -D -O -i 0.1 -W 1 "$1" >"$2" 2>&1 &
+	PING_PID=$!
+	echo "$PING_PID" >>"$TEST_DIR/pings"
+}
+
+ping_stop() {
+	kill -INT "$PING_PID" 2>/dev/null
+	wait "$PING_PID" 2>/dev/null
+}
+
+# The epoch second (with fraction) of FILE's first ping reply, waiting for
+# it at most SECS seconds.
+first_reply() {
+	end=$(( $(date +%s) + $2 ))
+	while :; do
+		t=$(awk -F'[][]' '/bytes from/ { print $2; exit }' "$1")
+		[ -n "$t" ] && { echo "$t"; return 0; }
+		[ "$(date +%s)" -lt "$end" ] || return 1
+		sleep 0.05
+	done
+}
+
+# Wait until domain G is gone from HOST (a transient domain shut down).
+wait_gone() {
+	end=$(( $(date +%s) + $3 ))
+	while tb_virsh_sock "$1" domstate "$2" >/dev/null 2>&1; do
+		[ "$(date +%s)" -lt "$end" ] || return 1
+		sleep 0.05
+	done
+}
+
+test_cleanup 'for p in $(cat "$TEST_DIR/pings" 2>/dev/null); do kill $p 2>/dev/null; done'
+
+# -- libvirtd on an empty capability cache of its own, then warm.
+mkdir -p "$TEST_DIR/caps"
+TB_LIBVIRT=1 TB_LIBVIRT_CACHE="$TEST_DIR/caps" testbed_up 2 || {
+	echo "bench/realvm.sh: testbed_up failed" >&2
+	exit 1
+}
+echo "== libvirtd per fake host, QEMU $(qemu-system-x86_64 --version | sed -n '1s/.*version \([^ ]*\).*/\1/p'), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "  first libvirtd, empty capability cache: $TB_LIBVIRT_FIRST_MS ms to answer (probes QEMU)"
+echo "  second libvirtd, cache filled:          $TB_LIBVIRT_REST_MS ms"
+echo "  guest: $GUEST_KERNEL ($GUEST_MIB MiB, 1 vCPU)"
+
+GW=$TB_NET.1
+A1=$(guest_addr 1)
+guest_xml b1 "$(guest_mac 1)" "$A1/24" "$GW" >b1.xml
+
+# -- Start to first ping, bare virsh over qemu+ssh; ACPI shutdown.
+bare_once() {
+	ping_start "$A1" ping.log
+	t0=$(now_ns)
+	tb_virsh node1 create b1.xml >/dev/null || return 1
+	t=$(first_reply ping.log $BOOT_SECS) || {
+		echo "bench/realvm.sh: b1 did not answer ping in $BOOT_SECS s" >&2
+		return 1
+	}
+	ping_stop
+	awk -v a="$t0" -v b="$t" 'BEGIN { printf "%.2f\n", b - a / 1e9 }' >>bare.t
+	# acpid runs once httpd answers: then the power button works.
+	guest_wait_ready "$A1" 60 || return 1
+	t0=$(now_ns)
+	tb_virsh node1 shutdown b1 >/dev/null && wait_gone node1 b1 120 || {
+		echo "bench/realvm.sh: b1 did not shut down" >&2
+		return 1
+	}
+	awk -v a="$t0" -v b="$(now_ns)" 'BEGIN { printf "%.2f\n", (b - a) / 1e9 }' >>shutdown.t
+}
+
+# Through cloudd: to be written once vmm/libvirt lands.  It will create
+# the same guest (guest_template b1 ...) on node1 through the build's
+# cloudd, append "create to first ping" to cloudd.t, delete the VM, and
+# set have_cloudd when the build has the driver.  Until then the column
+# says n/a.
+cloudd_once() {
+	return 1
+}
+have_cloudd=""
+
+: >bare.t
+: >cloudd.t
+: >shutdown.t
+i=0
+while [ $i -le "$runs" ]; do
+	bare_once || exit 1
+	if [ -n "$have_cloudd" ]; then cloudd_once || exit 1; fi
+	if [ $i -eq 0 ]; then
+		# The warm-up counts for nothing.
+		: >bare.t
+		: >cloudd.t
+		: >shutdown.t
+	fi
+	i=$((i + 1))
+done
+echo "== the guest, start to first ping (every 0.1 s), $runs runs after a warm-up: median (min-max)"
+report "bare virsh create" bare.t s
+if [ -n "$have_cloudd" ]; then
+	report "through cloudd" cloudd.t s
+else
+	echo "  through cloudd               n/a: no vmm/libvirt in $top_builddir yet (target: adds under 1 s)"
+fi
+report "ACPI shutdown until gone" shutdown.t s
+
+# -- Live migration back and forth.
+ping_start "$A1" mig.log
+tb_virsh node1 create b1.xml >/dev/null || exit 1
+first_reply mig.log $BOOT_SECS >/dev/null && guest_wait_ready "$A1" 60 &&
+guest_status "$A1" >before || { echo "bench/realvm.sh: b1 did not boot" >&2; exit 1; }
+: >mig.t
+: >lost.t
+from=node1 to=node2
+i=0
+while [ $i -lt "$migrations" ]; do
+	l0=$(wc -l <mig.log)
+	t0=$(now_ns)
+	virsh -q -c "$(tb_libvirt_uri $from)" migrate --live b1 "$(tb_libvirt_uri $to)" || {
+		echo "bench/realvm.sh: migration $from -> $to failed" >&2
+		exit 1
+	}
+	t1=$(now_ns)
+	# Until a reply comes after the migration, then one more second:
+	# the pings sent since it began that got no reply are lost.
+	end=$(( $(date +%s) + 60 ))
+	until awk -F'[][]' -v t1="$t1" '/bytes from/ { t = $2 } END { exit !(t > t1 / 1e9) }' mig.log; do
+		[ "$(date +%s)" -lt "$end" ] || { echo "bench/realvm.sh: no ping after migrating" >&2; exit 1; }
+		sleep 0.1
+	done
+	sleep 1
+	tail -n +$((l0 + 1)) mig.log | awk '
+	match($0, /icmp_seq=[0-9]+/) {
+		s = substr($0, RSTART + 9, RLENGTH - 9) + 0
+		if (min == "" || s < min) min = s
+		if (s > max) max = s
+		if (/bytes from/) r[s] = 1
+	}
+	END { n = 0; for (k in r) n++; print max - min + 1 - n }' >>lost.t
+	awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f\n", (b - a) / 1e9 }' >>mig.t
+	x=$from from=$to to=$x
+	i=$((i + 1))
+done
+ping_stop
+guest_status "$A1" >after
+same=no
+[ "$(grep boot_id before)" = "$(grep boot_id after)" ] && same=yes
+echo "== live migration between two fake hosts, $migrations times: median (min-max)"
+report "virsh migrate --live" mig.t s
+report "pings lost (every 0.1 s)" lost.t ""
+echo "  same boot after all of them: $same"
+tb_virsh "$from" destroy b1 >/dev/null
+
+# -- GUESTS idle guests over the two hosts.
+i=1
+: >idle.addrs
+while [ $i -le "$guests" ]; do
+	h=node$(( (i - 1) % 2 + 1 ))
+	guest_xml "i$i" "$(guest_mac "$i")" "$(guest_addr "$i")/24" "$GW" >"i$i.xml"
+	tb_virsh "$h" create "i$i.xml" >/dev/null || exit 1
+	guest_addr "$i" >>idle.addrs
+	i=$((i + 1))
+done
+for a in $(cat idle.addrs); do
+	guest_wait_ready "$a" $BOOT_SECS || exit 1
+done
+sleep 10
+qemus() {
+	for h in $TB_HOSTS; do tb_qemu_pids "$h"; done
+}
+ticks() {
+	for p in $(qemus); do
+		sed 's/^.*) //' "/proc/$p/stat" | awk -v p="$p" '{ print p, $12 + $13 }'
+	done
+}
+busy() {
+	awk '$1 == "cpu" { t = $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9; print t - $5 - $6; exit }' /proc/stat
+}
+ticks >t0
+b0=$(busy)
+w0=$(now_ns)
+sleep "$secs"
+ticks >t1
+b1=$(busy)
+w1=$(now_ns)
+awk -v hz="$HZ" -v ns=$((w1 - w0)) 'NR == FNR { a[$1] = $2; next }
+	($1 in a) { printf "%.2f\n", 100 * ($2 - a[$1]) / hz / (ns / 1e9) }' t0 t1 >idle.t
+rss=$(for p in $(qemus); do awk '/^VmRSS/ { print $2 }' "/proc/$p/status"; done | stats)
+total=$(awk '{ s += $1 } END { printf "%.2f", s }' idle.t)
+echo "== $guests idle guests on 2 hosts, measured $secs s after 10 s idle"
+report "CPU per QEMU, % of one core" idle.t ""
+echo "  CPU of all $guests QEMUs:          $total % of one core"
+# shellcheck disable=SC2086
+set -- $rss
+echo "  resident memory per QEMU:      $1 KiB ($2-$3)"
+awk -v hz="$HZ" -v b=$((b1 - b0)) -v ns=$((w1 - w0)) 'BEGIN {
+	printf "  the whole machine was busy:   %.0f %% of one core (everything running here)\n", 100 * b / hz / (ns / 1e9) }'
+testbed_down
+exit 0
