@@ -74,12 +74,13 @@ report() {
 ping_start() {
 	ping -D -O -i 0.1 -W 1 "$1" >"$2" 2>&1 &
 	PING_PID=$!
-	echo "$PING_PID" >>"$TEST_DIR/pings"
+	echo "$PING_PID" >"$TEST_DIR/ping.pid"
 }
 
 ping_stop() {
 	kill -INT "$PING_PID" 2>/dev/null
 	wait "$PING_PID" 2>/dev/null
+	: >"$TEST_DIR/ping.pid"
 }
 
 # The epoch second (with fraction) of FILE's first ping reply, waiting for
@@ -103,7 +104,8 @@ wait_gone() {
 	done
 }
 
-test_cleanup 'for p in $(cat "$TEST_DIR/pings" 2>/dev/null); do kill $p 2>/dev/null; done'
+# Never "kill 0" (the whole process group) from an empty file.
+test_cleanup 'p=$(cat "$TEST_DIR/ping.pid" 2>/dev/null); [ -z "$p" ] || kill "$p"'
 
 # -- libvirtd on an empty capability cache of its own, then warm.
 mkdir -p "$TEST_DIR/caps"

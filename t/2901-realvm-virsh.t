@@ -26,8 +26,10 @@ A2=$(guest_addr 2)
 GW=$TB_NET.1
 guest_xml g1 "$(guest_mac 1)" "$A1/24" "$GW" >g1.xml
 guest_xml g2 "$(guest_mac 2)" "$A2/24" "$GW" >g2.xml
-echo 0 >ping.pid
-test_cleanup 'kill $(cat "$TEST_DIR/ping.pid") 2>/dev/null'
+# The background ping's pid while it runs (never empty or 0 when killed:
+# "kill 0" would hit the whole process group, make included).
+: >ping.pid
+test_cleanup 'p=$(cat "$TEST_DIR/ping.pid"); [ -z "$p" ] || kill "$p"'
 
 now_ms() {
 	echo $(( $(date +%s%N) / 1000000 ))
@@ -130,6 +132,23 @@ test_expect 'g1 burns real CPU: domstats cpu.time grows and is its QEMU process'
 		fail "domstats says $c2 ns, /proc says $p s"
 '
 
+test_expect 'libvirtd stopped on node1: its VMs run on; started again it finds them' '
+	tb_stop_libvirtd node1 &&
+	! tb_libvirtd_pid node1 >/dev/null &&
+	test "$(tb_qemu_pids node1 | wc -l)" = 2 &&
+	ping -c 1 -W 5 $A1 >/dev/null &&
+	tb_start_libvirtd node1 &&
+	test "$(tb_virsh node1 list --name | sort | tr "\n" " ")" = "g1 g2 "
+'
+
+test_expect 'a restarted sshd on node2 joins its libvirtd: virsh over ssh works again' '
+	tb_kill_sshd node2 &&
+	! tb_virsh node2 hostname 2>/dev/null &&
+	tb_start_sshd node2 &&
+	test "$(tb_virsh node2 hostname)" = node2 &&
+	tb_ssh node2 "test -S /run/libvirt/libvirt-sock"
+'
+
 test_expect 'ACPI shutdown of g1 completes: the guest powers itself off' '
 	t0=$(now_ms) &&
 	tb_virsh node1 shutdown g1 >/dev/null &&
@@ -155,7 +174,7 @@ test_expect 'g2 live-migrates node1 -> node2 answering ping, same boot, memory k
 	# Replies again from node2: five more after the switch.
 	n=$(replies) &&
 	wait_until 60 replies_ge $((n + 5)) &&
-	kill -INT $(cat ping.pid) && echo 0 >ping.pid &&
+	kill -INT "$(cat ping.pid)" && : >ping.pid &&
 	wait_until 10 grep -q "packets transmitted" ping.log &&
 	wait_state node2 g2 running 30 &&
 	test -z "$(tb_virsh node1 list --all --name | tr -d "\n")" &&

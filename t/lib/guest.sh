@@ -105,6 +105,11 @@ guest_build() {
 	if [ ! -s "$dir/initrd.img" ]; then
 		_guest_make "$pkg" "$dir" || return 1
 	fi
+	# Builds of other kernels or other versions of this file go once
+	# nobody used them for a week.
+	touch "$dir"
+	find "$GUEST_CACHE" -mindepth 1 -maxdepth 1 -mtime +7 ! -path "$dir" \
+	    -exec rm -rf {} + 2>/dev/null
 	GUEST_KERNEL="$dir/vmlinux"
 	GUEST_INITRD="$dir/initrd.img"
 }

@@ -393,6 +393,10 @@ testbed_down() {
 #   tb_start_libvirtd HOST start it (again) and wait until it answers
 #   tb_qemu_pids HOST   the QEMU processes running on HOST
 #   $TB_LIBVIRT_FIRST_MS   how long the first libvirtd took to answer
+#   $TB_LIBVIRT_REST_MS    and the others after it (all together)
+#   TB_LIBVIRT_CACHE=DIR   before testbed_up: DIR is the capability cache
+#                       instead of the machine's (bench/realvm.sh measures
+#                       a start on an empty cache with it)
 #
 # testbed_down kills every libvirtd, then every QEMU, then the rest.
 
@@ -523,11 +527,14 @@ _tb_libvirtd_spawn() {
 			mount --bind "$1/log" /var/log/libvirt &&
 			mount --bind "$1/etc" /etc/libvirt &&
 			mount --bind "$2" /etc/hosts &&
+			if [ -n "$3" ]; then
+				mount --bind "$3" /var/cache/libvirt
+			fi &&
 			if [ -f "$1/passwd" ]; then
 				mount --bind "$1/passwd" /etc/passwd &&
 				mount --bind "$1/group" /etc/group
 			fi &&
-			touch /run/libvirt/.tb' sh "$d" "$TB_DIR/hosts" || {
+			touch /run/libvirt/.tb' sh "$d" "$TB_DIR/hosts" "${TB_LIBVIRT_CACHE:-}" || {
 			echo "testbed: cannot bind libvirt's directories on $h" >&2
 			return 1
 		}
@@ -609,12 +616,14 @@ EOF
 	t=$(date +%s%N)
 	tb_start_libvirtd "$first" || return 1
 	TB_LIBVIRT_FIRST_MS=$(( ($(date +%s%N) - t) / 1000000 ))
+	t=$(date +%s%N)
 	for h in $rest; do
 		_tb_libvirtd_spawn "$h" || return 1
 	done
 	for h in $rest; do
 		_tb_libvirtd_wait "$h" || return 1
 	done
+	TB_LIBVIRT_REST_MS=$(( ($(date +%s%N) - t) / 1000000 ))
 }
 
 # Every libvirtd first (no new QEMU after that), then every QEMU, each
