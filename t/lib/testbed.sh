@@ -632,10 +632,17 @@ _tb_libvirt_down() {
 	[ -n "$TB_LIBVIRT_LIST" ] || return 0
 	for h in $TB_HOSTS; do
 		_tb_libvirt "$h" || continue
-		p=$(tb_libvirtd_pid "$h") && kill -KILL "$p" 2>/dev/null && _tb_wait_gone "$p"
-		q=$(tb_qemu_pids "$h")
-		# shellcheck disable=SC2086
-		[ -z "$q" ] || { kill -KILL $q 2>/dev/null; _tb_wait_gone $q; }
+		if p=$(tb_libvirtd_pid "$h"); then
+			kill -KILL "$p" 2>/dev/null || :
+			_tb_wait_gone "$p" || :
+		fi
+		q=$(tb_qemu_pids "$h") || :
+		if [ -n "$q" ]; then
+			# shellcheck disable=SC2086
+			kill -KILL $q 2>/dev/null || :
+			# shellcheck disable=SC2086
+			_tb_wait_gone $q || :
+		fi
 	done
 	TB_LIBVIRT_LIST=""
 	return 0
