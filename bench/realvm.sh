@@ -14,9 +14,13 @@
 #               front-end sent every 0.1 s; RUNS runs (default 5) after a
 #               warm-up, median/min/max.  Each run ends with an ACPI
 #               shutdown ("virsh shutdown" until the domain is gone),
-#               timed too.  Columns: "bare virsh", and "through cloudd"
-#               (create to answers ping, alternating A B A B) once
-#               vmm/libvirt is in BUILDDIR; target: cloudd adds under 1 s
+#               timed too.  With vmm/libvirt in BUILDDIR, the same guest
+#               through the build's cloudd too ("cloudctl vm create" to
+#               first ping; "vm shutdown" until DONE), alternating A B A B:
+#               cloudd runs vmm/libvirt and im/libvirt on node1 over the
+#               same qemu+ssh URI, and the bare runs create the very
+#               domain cloudd made (its XML, renamed).  Target: cloudd
+#               adds under 1 s
 #   migration   "virsh migrate --live" of a booted guest between node1
 #               and node2, back and forth, MIGRATIONS times (default 4),
 #               with the pings it lost (every 0.1 s)
@@ -25,18 +29,18 @@
 #               CPU (utime+stime, % of one core) and resident memory, and
 #               the whole machine's busy time for context
 set -u
-runs=5 migrations=4 guests=4 secs=20
+runs=5 migrations=4 guests=4 idle_secs=20
 while getopts r:m:n:w: o; do
 	case $o in
 	r) runs=$OPTARG ;;
 	m) migrations=$OPTARG ;;
 	n) guests=$OPTARG ;;
-	w) secs=$OPTARG ;;
+	w) idle_secs=$OPTARG ;;
 	*) echo "usage: bench/realvm.sh [-r RUNS] [-m MIGRATIONS] [-n GUESTS] [-w SECS] [BUILDDIR]" >&2; exit 2 ;;
 	esac
 done
 shift $((OPTIND - 1))
-for v in "$runs" "$migrations" "$guests" "$secs"; do
+for v in "$runs" "$migrations" "$guests" "$idle_secs"; do
 	case $v in ''|*[!0-9]*|0) echo "bench/realvm.sh: '$v' is not a positive integer" >&2; exit 2 ;; esac
 done
 [ "$guests" -le 50 ] || { echo "bench/realvm.sh: at most 50 guests" >&2; exit 2; }
@@ -121,6 +125,7 @@ echo "  guest: $GUEST_KERNEL ($GUEST_MIB MiB, 1 vCPU)"
 GW=$TB_NET.1
 A1=$(guest_addr 1)
 guest_xml b1 "$(guest_mac 1)" "$A1/24" "$GW" >b1.xml
+guest_template b1 "$(guest_mac 1)" "$A1/24" "$GW" >b1.tmpl
 
 # -- Start to first ping, bare virsh over qemu+ssh; ACPI shutdown.
 bare_once() {
@@ -143,39 +148,77 @@ bare_once() {
 	awk -v a="$t0" -v b="$(now_ns)" 'BEGIN { printf "%.2f\n", (b - a) / 1e9 }' >>shutdown.t
 }
 
-# Through cloudd: to be written once vmm/libvirt lands.  It will create
-# the same guest (guest_template b1 ...) on node1 through the build's
-# cloudd, append "create to first ping" to cloudd.t, delete the VM, and
-# set have_cloudd when the build has the driver.  Until then the column
-# says n/a.
+# The same guest through cloudd: create to first ping, shutdown to DONE.
+# The first run also gives the bare runs cloudd's own domain.
 cloudd_once() {
-	return 1
+	ping_start "$A1" ping.log
+	t0=$(now_ns)
+	id=$(ctl vm create b1.tmpl) || return 1
+	t=$(first_reply ping.log $BOOT_SECS) || {
+		echo "bench/realvm.sh: VM $id did not answer ping in $BOOT_SECS s:" >&2
+		ctl vm show "$id" >&2
+		return 1
+	}
+	ping_stop
+	awk -v a="$t0" -v b="$t" 'BEGIN { printf "%.2f\n", b - a / 1e9 }' >>cloudd.t
+	wait_vm "$id" RUNNING 60 || return 1
+	if [ ! -s cld.xml ]; then
+		tb_virsh_sock node1 dumpxml --inactive "cld-$id" >cld.xml &&
+		sed -e "s|<name>cld-$id</name>|<name>b1</name>|" -e '/<uuid>/d' cld.xml >b1.xml ||
+			return 1
+	fi
+	guest_wait_ready "$A1" 60 || return 1
+	t0=$(now_ns)
+	ctl vm shutdown "$id" >/dev/null && wait_vm "$id" DONE 120 || return 1
+	awk -v a="$t0" -v b="$(now_ns)" 'BEGIN { printf "%.2f\n", (b - a) / 1e9 }' >>cshutdown.t
 }
 have_cloudd=""
+if [ -f "$top_builddir/drivers/vmm/vmm_libvirt.la" ] && [ -x "$CLOUDD" ] &&
+    [ -x "$CLOUDCTL" ] && command -v jq >/dev/null; then
+	have_cloudd=1
+	uri="qemu+ssh://HOST/system?command=$TB_LIBVIRT_SSH"
+	write_conf <<CONF
+MONITOR_INTERVAL = 10
+VMM_DRIVER = [ NAME = "libvirt", URI = "$uri", TYPE = "qemu" ]
+IM_DRIVER = [ NAME = "libvirt", URI = "$uri" ]
+TM_DRIVER = [ NAME = "dummy" ]
+NET_DRIVER = [ NAME = "dummy" ]
+CONF
+	cloudd_start || exit 1
+	ctl host create node1 --im libvirt --vmm libvirt >/dev/null &&
+	wait_host node1 MONITORED 60 || exit 1
+fi
 
 : >bare.t
 : >cloudd.t
 : >shutdown.t
 i=0
 while [ $i -le "$runs" ]; do
-	bare_once || exit 1
 	if [ -n "$have_cloudd" ]; then cloudd_once || exit 1; fi
+	bare_once || exit 1
 	if [ $i -eq 0 ]; then
 		# The warm-up counts for nothing.
 		: >bare.t
 		: >cloudd.t
 		: >shutdown.t
+		: >cshutdown.t
 	fi
 	i=$((i + 1))
 done
+# Its monitoring would count in the idle figures below.
+[ -z "$have_cloudd" ] || cloudd_stop || exit 1
 echo "== the guest, start to first ping (every 0.1 s), $runs runs after a warm-up: median (min-max)"
 report "bare virsh create" bare.t s
 if [ -n "$have_cloudd" ]; then
-	report "through cloudd" cloudd.t s
+	report "through cloudd (vm create)" cloudd.t s
+	set -- "$(stats <bare.t)" "$(stats <cloudd.t)"
+	awk -v a="${1%% *}" -v b="${2%% *}" 'BEGIN {
+		printf "  cloudd adds (median - median) %6.2f s (target: under 1 s)\n", b - a }'
 else
-	echo "  through cloudd               n/a: no vmm/libvirt in $top_builddir yet (target: adds under 1 s)"
+	echo "  through cloudd               n/a: no vmm/libvirt, cloudd, cloudctl or jq in $top_builddir"
 fi
 report "ACPI shutdown until gone" shutdown.t s
+[ -z "$have_cloudd" ] || report "vm shutdown until DONE" cshutdown.t s
 
 # -- Live migration back and forth.
 ping_start "$A1" mig.log
@@ -252,7 +295,7 @@ busy() {
 ticks >t0
 b0=$(busy)
 w0=$(now_ns)
-sleep "$secs"
+sleep "$idle_secs"
 ticks >t1
 b1=$(busy)
 w1=$(now_ns)
@@ -260,7 +303,7 @@ awk -v hz="$HZ" -v ns=$((w1 - w0)) 'NR == FNR { a[$1] = $2; next }
 	($1 in a) { printf "%.2f\n", 100 * ($2 - a[$1]) / hz / (ns / 1e9) }' t0 t1 >idle.t
 rss=$(for p in $(qemus); do awk '/^VmRSS/ { print $2 }' "/proc/$p/status"; done | stats)
 total=$(awk '{ s += $1 } END { printf "%.2f", s }' idle.t)
-echo "== $guests idle guests on 2 hosts, measured $secs s after 10 s idle"
+echo "== $guests idle guests on 2 hosts, measured $idle_secs s after 10 s idle"
 report "CPU per QEMU, % of one core" idle.t ""
 echo "  CPU of all $guests QEMUs:          $total % of one core"
 # shellcheck disable=SC2086
