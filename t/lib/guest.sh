@@ -2,7 +2,8 @@
 # "Hypervisors").  Source it after test-lib.sh (and testbed.sh), then:
 #
 #   guest_build         find or build the guest: Debian's own kernel (the
-#                       package linux-image-amd64 depends on) and an
+#                       package linux-image-amd64 depends on; its ELF
+#                       vmlinux, which boots by its PVH entry) and an
 #                       initramfs of busybox-static with the virtio and
 #                       e1000 modules.  Sets GUEST_KERNEL and GUEST_INITRD
 #                       (absolute paths, readable on every fake host).
