@@ -30,6 +30,12 @@
 #   tb_stop_sshd HOST   SIGSTOP them (a hung host); tb_cont_sshd HOST: SIGCONT
 #   tb_start_sshd HOST  start its sshd again and wait until it listens
 #
+#   TB_LIBVIRT=1 first (or TB_LIBVIRT="node1 node2": only those hosts):
+#                       each such host also runs a libvirtd with QEMU under
+#                       TCG, and a bridge br0 holding eth0 and the host's
+#                       address, for VMs reachable from the front-end; see
+#                       "libvirtd on the hosts" below for the rest
+#
 # Names: each testbed claims a free /24 of 10.99.0.0/16 by creating the
 # bridge named after it (cldtbX: creating a link is atomic), and its
 # namespaces and veths carry the same name, so tests run side by side.
@@ -168,6 +174,7 @@ tb_start_sshd() {
 	sbin=""
 	! _tb_sbin "$h" || sbin="$d/sbin"
 	rm -f "$d/sshd.pid"
+	_tb_libvirt_sshd "$h" ||
 	ip netns exec "$ns" unshare --mount --uts --propagation private \
 	    sh -c 'hostname "$1" && mount --bind "$2" "$3" &&
 		mount --bind "$4" /root &&
@@ -317,6 +324,7 @@ EOF
 	for h in $TB_HOSTS; do
 		tb_start_sshd "$h" || return 1
 	done
+	_tb_libvirt_up || return 1
 	TB_UP_MS=$(( ($(date +%s%N) - t0) / 1000000 ))
 }
 
@@ -328,6 +336,7 @@ testbed_down() {
 	# name may be another test's.
 	[ -n "$TB_BRIDGE" ] && [ -f "$TB_DIR/bridge" ] || return 0
 	t0=$(date +%s%N)
+	_tb_libvirt_down
 	pids=""
 	for ns in $(ip netns list 2>/dev/null | cut -d' ' -f1 | grep "^$TB_BRIDGE-node"); do
 		pids="$pids $(ip netns pids "$ns" 2>/dev/null)"
@@ -350,5 +359,303 @@ testbed_down() {
 	TB_DOWN_MS=$(( ($(date +%s%N) - t0) / 1000000 ))
 	TB_BRIDGE=""
 	TB_HOSTS=""
+	return 0
+}
+
+# ---- libvirtd on the hosts (TB_LIBVIRT; ../shared/TESTBED.md, "Hypervisors")
+#
+# Inside each such host's mount namespace its own directories are bound at
+# /run/libvirt, /var/lib/libvirt, /var/log/libvirt and /etc/libvirt (they
+# are $TB_DIR/HOST/libvirt/{run,lib,log,etc} on the front-end); the
+# capability cache /var/cache/libvirt is the machine's, shared, so only
+# the first libvirtd to start on a machine probes QEMU (about 8 s, more on
+# a busy machine).  qemu.conf: QEMU runs as root, no cgroups, no private
+# /dev, no security driver, stdio to files, and an incoming migration is
+# reached at the host's address.  Each libvirtd has its own host UUID
+# (libvirt refuses to migrate to a host with the UUID of the source).
+# libvirtd will not start without the user and group libvirt-qemu (its
+# compiled-in default, even with user = "root"); when the machine has
+# none, the host gets its own /etc/passwd and /etc/group with them: the
+# machine's are never changed.  Its /etc/hosts names every host (libvirt
+# looks its own hostname up at each migration).
+#
+#   $TB_LIBVIRT_SSH     an ssh wrapper with $TB_SSH_CONFIG for the command=
+#                       parameter of qemu+ssh URIs
+#   tb_libvirt_uri HOST qemu+ssh://HOST/system?command=$TB_LIBVIRT_SSH:
+#                       what a client on the front-end uses
+#   tb_virsh HOST ARGS...  virsh on HOST through that URI
+#   tb_virsh_sock HOST ARGS...  virsh on HOST's libvirtd socket straight
+#                       from the front-end, no ssh: quicker, for a test's
+#                       own checks and waits
+#   tb_libvirtd_pid HOST   its libvirtd's pid (fails when it is not running)
+#   tb_stop_libvirtd HOST  SIGTERM it and wait until gone; its VMs keep
+#                       running, as on a real host
+#   tb_start_libvirtd HOST start it (again) and wait until it answers
+#   tb_qemu_pids HOST   the QEMU processes running on HOST
+#   $TB_LIBVIRT_FIRST_MS   how long the first libvirtd took to answer
+#   $TB_LIBVIRT_REST_MS    and the others after it (all together)
+#   TB_LIBVIRT_CACHE=DIR   before testbed_up: DIR is the capability cache
+#                       instead of the machine's (bench/realvm.sh measures
+#                       a start on an empty cache with it)
+#
+# testbed_down kills every libvirtd, then every QEMU, then the rest.
+
+TB_LIBVIRT_SSH="$TB_DIR/libvirt-ssh"
+TB_LIBVIRT_LIST=""
+: "${TB_LIBVIRT_WAIT:=180}"
+
+# Whether HOST runs a libvirtd.
+_tb_libvirt() {
+	[ -n "$TB_LIBVIRT_LIST" ] || return 1
+	[ "$TB_LIBVIRT_LIST" = 1 ] && return 0
+	case " $TB_LIBVIRT_LIST " in *" $1 "*) return 0;; esac
+	return 1
+}
+
+_tb_libvirt_lacks() {
+	for c in libvirtd virsh qemu-system-x86_64 nsenter; do
+		command -v $c >/dev/null || {
+			echo "$c is not installed (tools/install-deps installs libvirt-daemon, libvirt-clients, qemu-system-x86)"
+			return
+		}
+	done
+	[ -c /dev/net/tun ] || echo "no /dev/net/tun: VMs cannot have NICs"
+}
+
+tb_libvirt_uri() {
+	_tb_k "$1" >/dev/null || return 1
+	echo "qemu+ssh://$1/system?command=$TB_LIBVIRT_SSH"
+}
+
+tb_virsh() {
+	uri=$(tb_libvirt_uri "$1") || return 1
+	shift
+	virsh -q -c "$uri" "$@"
+}
+
+tb_virsh_sock() {
+	h=$1
+	shift
+	virsh -q -c "qemu+unix:///system?socket=$TB_DIR/$h/libvirt/run/libvirt-sock" "$@"
+}
+
+tb_libvirtd_pid() {
+	_tb_k "$1" >/dev/null || return 1
+	f="$TB_DIR/$1/libvirt/libvirtd.pid"
+	[ -s "$f" ] || return 1
+	p=$(cat "$f")
+	st=$(sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null | cut -d' ' -f1)
+	[ -n "$st" ] && [ "$st" != Z ] || return 1
+	echo "$p"
+}
+
+tb_qemu_pids() {
+	all=$(_tb_pids "$1") || return 1
+	for p in $all; do
+		case $(cat "/proc/$p/comm" 2>/dev/null) in
+		qemu-system-*) echo "$p" ;;
+		esac
+	done
+	return 0
+}
+
+# Write HOST's libvirt configuration and make its br0.
+_tb_libvirt_setup() {
+	h=$1
+	k=$(_tb_k "$h") || return 1
+	ns=$(tb_netns "$h")
+	addr=$(tb_addr "$h")
+	d="$TB_DIR/$h/libvirt"
+	mkdir -p "$d/run" "$d/lib" "$d/log/qemu" "$d/etc" /var/cache/libvirt || return 1
+	cat >"$d/etc/libvirtd.conf" <<EOF
+unix_sock_rw_perms = "0700"
+auth_unix_ro = "none"
+auth_unix_rw = "none"
+host_uuid = "$(printf 'c1dc1d00-0000-4000-8000-%04x%08x' "$TB_X" "$k")"
+log_outputs = "3:file:/var/log/libvirt/libvirtd.log"
+EOF
+	# namespaces: QEMU stays in the host's mount namespace (a private
+	# /dev needs udev); cgroup_controllers: libvirt's cgroups are the
+	# machine's, shared by every test.
+	cat >"$d/etc/qemu.conf" <<EOF
+user = "root"
+group = "root"
+dynamic_ownership = 0
+remember_owner = 0
+security_driver = "none"
+namespaces = [ ]
+cgroup_controllers = [ ]
+stdio_handler = "file"
+migration_host = "$addr"
+EOF
+	rm -f "$d/passwd" "$d/group"
+	if ! getent passwd libvirt-qemu >/dev/null || ! getent group libvirt-qemu >/dev/null; then
+		id=64055
+		while getent passwd $id >/dev/null || getent group $id >/dev/null; do
+			id=$((id + 1))
+		done
+		cp /etc/passwd "$d/passwd" && cp /etc/group "$d/group" || return 1
+		getent passwd libvirt-qemu >/dev/null ||
+			echo "libvirt-qemu:x:$id:$id:Libvirt Qemu:/var/lib/libvirt:/usr/sbin/nologin" >>"$d/passwd"
+		getent group libvirt-qemu >/dev/null || echo "libvirt-qemu:x:$id:" >>"$d/group"
+	fi
+	# br0 takes over eth0's MAC and address: the host stays where the
+	# others know it.
+	mac=$(ip netns exec "$ns" cat /sys/class/net/eth0/address) &&
+	ip -n "$ns" link add br0 type bridge stp_state 0 forward_delay 0 &&
+	ip -n "$ns" link set br0 address "$mac" &&
+	ip -n "$ns" addr del "$addr/24" dev eth0 &&
+	ip -n "$ns" link set eth0 master br0 &&
+	ip -n "$ns" addr add "$addr/24" dev br0 &&
+	ip -n "$ns" link set br0 up
+}
+
+# Start HOST's libvirtd in its sshd's namespaces, without waiting.
+_tb_libvirtd_spawn() {
+	h=$1
+	d="$TB_DIR/$h/libvirt"
+	spid=$(cat "$TB_DIR/$h/sshd.pid" 2>/dev/null)
+	[ -n "$spid" ] || { echo "testbed: $h has no sshd to take namespaces from" >&2; return 1; }
+	rm -f "$d/libvirtd.pid"
+	# The binds are made once per namespace: a restarted libvirtd finds
+	# them (and its VMs' state) in place.
+	if ! nsenter -t "$spid" -m -- test -e /run/libvirt/.tb; then
+		nsenter -t "$spid" -m -- sh -c '
+			mkdir -p /run/libvirt /var/lib/libvirt /var/log/libvirt &&
+			mount --bind "$1/run" /run/libvirt &&
+			mount --bind "$1/lib" /var/lib/libvirt &&
+			mount --bind "$1/log" /var/log/libvirt &&
+			mount --bind "$1/etc" /etc/libvirt &&
+			mount --bind "$2" /etc/hosts &&
+			if [ -n "$3" ]; then
+				mount --bind "$3" /var/cache/libvirt
+			fi &&
+			if [ -f "$1/passwd" ]; then
+				mount --bind "$1/passwd" /etc/passwd &&
+				mount --bind "$1/group" /etc/group
+			fi &&
+			touch /run/libvirt/.tb' sh "$d" "$TB_DIR/hosts" "${TB_LIBVIRT_CACHE:-}" || {
+			echo "testbed: cannot bind libvirt's directories on $h" >&2
+			return 1
+		}
+	fi
+	nsenter -t "$spid" -m -u -n -- env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
+	    LC_ALL=C HOME=/root libvirtd --daemon --config /etc/libvirt/libvirtd.conf \
+	    --pid-file "$d/libvirtd.pid" >>"$d/start.log" 2>&1 || {
+		echo "testbed: libvirtd of $h did not start:" >&2
+		cat "$d/start.log" "$d/log/libvirtd.log" >&2 2>/dev/null
+		return 1
+	}
+}
+
+# Wait until HOST's libvirtd answers with QEMU's version (the first one on
+# a machine probes QEMU's capabilities then).  "libvirtd --daemon" returns
+# once its pid file is written.
+_tb_libvirtd_wait() {
+	h=$1
+	d="$TB_DIR/$h/libvirt"
+	end=$(( $(date +%s) + TB_LIBVIRT_WAIT ))
+	p=$(cat "$d/libvirtd.pid" 2>/dev/null)
+	while :; do
+		tb_virsh_sock "$h" version >"$d/version" 2>&1 && return 0
+		st=$(sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null | cut -d' ' -f1)
+		if [ -z "$p" ] || [ -z "$st" ] || [ "$st" = Z ]; then
+			echo "testbed: libvirtd of $h died:" >&2
+			cat "$d/version" "$d/start.log" "$d/log/libvirtd.log" >&2 2>/dev/null
+			return 1
+		fi
+		if [ "$(date +%s)" -ge "$end" ]; then
+			echo "testbed: libvirtd of $h does not answer after $TB_LIBVIRT_WAIT s:" >&2
+			cat "$d/version" "$d/log/libvirtd.log" >&2 2>/dev/null
+			return 1
+		fi
+		sleep 0.1
+	done
+}
+
+tb_start_libvirtd() {
+	_tb_libvirt "$1" || { echo "testbed: $1 has no libvirt (TB_LIBVIRT)" >&2; return 1; }
+	_tb_libvirtd_spawn "$1" && _tb_libvirtd_wait "$1"
+}
+
+tb_stop_libvirtd() {
+	p=$(tb_libvirtd_pid "$1") || return 0
+	kill -TERM "$p" && _tb_wait_gone "$p"
+}
+
+# The hosts' libvirtds, from testbed_up: the first alone (if the cache is
+# cold it probes QEMU and fills it), then the others side by side.
+_tb_libvirt_up() {
+	TB_LIBVIRT_LIST=${TB_LIBVIRT:-}
+	[ -n "$TB_LIBVIRT_LIST" ] || return 0
+	why=$(_tb_libvirt_lacks)
+	if [ -n "$why" ]; then
+		testbed_down
+		skip_all "$why"
+	fi
+	cat >"$TB_LIBVIRT_SSH" <<EOF
+#!/bin/sh
+# ssh to the testbed's hosts: qemu+ssh://HOST/system?command=$TB_LIBVIRT_SSH
+exec ssh -F '$TB_SSH_CONFIG' "\$@"
+EOF
+	chmod 755 "$TB_LIBVIRT_SSH"
+	{
+		cat /etc/hosts
+		for h in $TB_HOSTS; do
+			echo "$(tb_addr "$h") $h"
+		done
+	} >"$TB_DIR/hosts"
+	first=""
+	rest=""
+	for h in $TB_HOSTS; do
+		_tb_libvirt "$h" || continue
+		_tb_libvirt_setup "$h" || { echo "testbed: no br0 on $h" >&2; return 1; }
+		if [ -z "$first" ]; then first=$h; else rest="$rest $h"; fi
+	done
+	[ -n "$first" ] || return 0
+	t=$(date +%s%N)
+	tb_start_libvirtd "$first" || return 1
+	TB_LIBVIRT_FIRST_MS=$(( ($(date +%s%N) - t) / 1000000 ))
+	t=$(date +%s%N)
+	for h in $rest; do
+		_tb_libvirtd_spawn "$h" || return 1
+	done
+	for h in $rest; do
+		_tb_libvirtd_wait "$h" || return 1
+	done
+	TB_LIBVIRT_REST_MS=$(( ($(date +%s%N) - t) / 1000000 ))
+}
+
+# Every libvirtd first (no new QEMU after that), then every QEMU, each
+# waited for (gone or a zombie).
+_tb_libvirt_down() {
+	[ -n "$TB_LIBVIRT_LIST" ] || return 0
+	for h in $TB_HOSTS; do
+		_tb_libvirt "$h" || continue
+		if p=$(tb_libvirtd_pid "$h"); then
+			kill -KILL "$p" 2>/dev/null || :
+			_tb_wait_gone "$p" || :
+		fi
+		q=$(tb_qemu_pids "$h") || :
+		if [ -n "$q" ]; then
+			# shellcheck disable=SC2086
+			kill -KILL $q 2>/dev/null || :
+			# shellcheck disable=SC2086
+			_tb_wait_gone $q || :
+		fi
+	done
+	TB_LIBVIRT_LIST=""
+	return 0
+}
+
+# tb_start_sshd after tb_kill_sshd: while HOST's libvirtd runs, the new sshd
+# joins its namespaces (its binds, its VMs) instead of making new ones.
+# Fails only when there is no such libvirtd.
+_tb_libvirt_sshd() {
+	_tb_libvirt "$1" || return 1
+	lp=$(tb_libvirtd_pid "$1") || return 1
+	d="$TB_DIR/$1"
+	nsenter -t "$lp" -m -u -n -- "$TB_SSHD" -f "$d/sshd_config" -E "$d/sshd.log" \
+	    >>"$d/sshd.log" 2>&1 || echo "testbed: sshd of $1 did not start" >&2
 	return 0
 }
