@@ -103,7 +103,7 @@ tmpl() {
 		echo "OS = [ KERNEL = \"$TB_DATASTORE/boot/vmlinuz\", ROOT = \"/dev/xvda\", KERNEL_CMD = \"console=hvc0 quiet\" ]"
 		echo "DISK = [ SOURCE = \"$img\", TARGET = \"xvda\" ]"
 		echo 'DISK = [ TYPE = swap, SIZE = 8 ]'
-		echo 'NIC = [ BRIDGE = "xenbr0", MAC = "02:00:0a:63:00:05", TARGET = "cldvif0" ]'
+		echo 'NIC = [ BRIDGE = "xenbr0", MAC = "02:00:0a:63:00:05" ]'
 		echo "REQUIREMENTS = \"NAME = \\\"$h\\\"\""
 		for x in "$@"; do echo "$x"; done
 	} >vm.tmpl
@@ -127,7 +127,7 @@ test_expect 'a lease on an xl host: RUNNING, and what vmm/xl wrote there is xl'"
 	grep -x "extra = \"console=hvc0 quiet\"" "$c" &&
 	grep -F "\"format=raw, vdev=xvda, access=rw, target=$DS/$a/disk.0\"" "$c" &&
 	grep -F "\"format=raw, vdev=xvdb, access=rw, target=$DS/$a/disk.1\"" "$c" &&
-	grep -F "\"mac=02:00:0a:63:00:05, bridge=xenbr0, vifname=cldvif0\"" "$c" &&
+	grep -F "\"mac=02:00:0a:63:00:05, bridge=xenbr0, vifname=cld${a}n0\"" "$c" &&
 	tb_ssh node1 xl list cld-$a >list && test_grep list "cld-$a" &&
 	has_dom node1 $a && ! has_dom node2 $a &&
 	ctl vm list >vmlist && grep -E "^ *$a .* runn .*node1" vmlist
@@ -243,9 +243,12 @@ test_expect 'a config Xen'"'"'s parser rejects: FAILED, with the parser'"'"'s li
 
 test_expect 'a template value a config cannot hold is refused, naming it; nothing reaches the host' '
 	tmpl node1 "NIC = [ BRIDGE = \"br0,script=/tmp/x\" ]" &&
+	! ctl vm create vm.tmpl 2>err &&
+	test_grep err "line 9, column 9: NIC BRIDGE '"'"'br0,script=/tmp/x'"'"' is not an interface name" &&
+	tmpl node1 "DISK = [ TYPE = swap, SIZE = 8, TARGET = \"xvdc,script=/tmp/x\" ]" &&
 	e=$(ctl vm create vm.tmpl) && wait_vm $e FAILED 30 &&
 	ctl_json .reason vm show $e >reason && cat reason &&
-	test_grep reason "NIC 1 BRIDGE: '"'"'br0,script=/tmp/x'"'"' is not an interface name" &&
+	test_grep reason "xvdc,script=/tmp/x" &&
 	test ! -e "$(cfg node1 $e)" && ! has_dom node1 $e &&
 	ctl vm recover --delete $e && wait_vm $e DONE 30
 '
