@@ -35,7 +35,7 @@ test_expect 'the completion is registered for cloudctl' '
 '
 
 test_expect 'first word: the objects' '
-	offers cloudctl "" >out && words cluster help host vm >exp && test_cmp exp out &&
+	offers cloudctl "" >out && words cluster help host vm vnet >exp && test_cmp exp out &&
 	offers cloudctl h >out && words help host >exp && test_cmp exp out
 '
 

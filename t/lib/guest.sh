@@ -32,6 +32,9 @@
 #                       loses)
 #   guest_wait_ping ADDR SECS
 #                       wait until ADDR answers ping, at most SECS seconds
+#   guest_ping FROM TO  the guest at FROM pings TO (from inside the guest)
+#   guest_change ADDR ip=NEW/PREFIX | mac=NEW
+#                       the guest at ADDR takes another address or MAC
 #   guest_wait_ready ADDR SECS
 #                       wait until it answers guest_status (then its acpid
 #                       runs too: ACPI shutdown works)
@@ -170,7 +173,10 @@ _guest_make() {
 		_guest_init >$r/init
 		_guest_power >$r/etc/acpi/PWRF/00000080
 		_guest_status_cgi >$r/www/cgi-bin/status
-		chmod 755 $r/init $r/etc/acpi/PWRF/00000080 $r/www/cgi-bin/status
+		_guest_ping_cgi >$r/www/cgi-bin/ping
+		_guest_change_cgi >$r/www/cgi-bin/change
+		chmod 755 $r/init $r/etc/acpi/PWRF/00000080 $r/www/cgi-bin/status \
+		    $r/www/cgi-bin/ping $r/www/cgi-bin/change
 		(cd $r && find . | LC_ALL=C sort | cpio -o -H newc --quiet) | gzip -1 >initrd.img
 		rm -rf $r boot lib
 	) || { rm -rf "$tmp"; return 1; }
@@ -246,6 +252,51 @@ echo "boot_id $(cat /proc/sys/kernel/random/boot_id)"
 echo "uptime $(cut -d' ' -f1 /proc/uptime)"
 echo "served $n"
 EOF
+}
+
+# /cgi-bin/ping?ADDR: the guest pings ADDR (3 tries); "ok" or "failed".
+_guest_ping_cgi() {
+	cat <<'EOF'
+#!/bin/sh
+printf 'Content-Type: text/plain\r\n\r\n'
+case $QUERY_STRING in
+*[!0-9.]*|"") echo "bad address"; exit 0 ;;
+esac
+if ping -c 3 -W 2 "$QUERY_STRING" >/dev/null 2>&1; then echo ok; else echo failed; fi
+EOF
+}
+
+# /cgi-bin/change?ip=ADDR/PREFIX or ?mac=MAC: a second later the guest
+# gives its eth0 that address (in place of its own) or that MAC, as a
+# guest trying to impersonate another would, then pings its gateway five
+# times (so that it sends, whoever asks it nothing).
+_guest_change_cgi() {
+	cat <<'EOF'
+#!/bin/sh
+printf 'Content-Type: text/plain\r\n\r\n'
+case $QUERY_STRING in
+ip=*[!0-9./]*|mac=*[!0-9a-f:]*) echo "bad value"; exit 0 ;;
+ip=?*) (gw=$(ip route | sed -n 's/^default via \([0-9.]*\).*/\1/p'); sleep 1
+	ip addr flush dev eth0; ip addr add "${QUERY_STRING#ip=}" dev eth0
+	ping -c 5 -W 1 "$gw") >/dev/null 2>&1 </dev/null & ;;
+mac=?*) (gw=$(ip route | sed -n 's/^default via \([0-9.]*\).*/\1/p'); sleep 1
+	ip link set eth0 address "${QUERY_STRING#mac=}"; ip neigh flush dev eth0
+	ping -c 5 -W 1 "$gw") >/dev/null 2>&1 </dev/null & ;;
+*) echo "bad request"; exit 0 ;;
+esac
+echo changing
+EOF
+}
+
+# guest_ping FROM TO: the guest at FROM pings TO; succeeds if it answered.
+guest_ping() {
+	test "$(curl -s -f --noproxy '*' --max-time 20 "http://$1/cgi-bin/ping?$2")" = ok
+}
+
+# guest_change ADDR ip=NEW/PREFIX | mac=NEW: the guest at ADDR changes its
+# own address or MAC a second after it answers.
+guest_change() {
+	test "$(curl -s -f --noproxy '*' --max-time 5 "http://$1/cgi-bin/change?$2")" = changing
 }
 
 guest_addr() {
