@@ -1106,6 +1106,20 @@ vmm_lv_flags(struct cld_op *op, unsigned int flags, unsigned int known)
 	return 0;
 }
 
+/* An operation whose call needs nothing but the VM: check FLAGS, run FN. */
+static int
+vmm_lv_simple(struct cld_op *op, const struct cld_vm_desc *vm,
+    unsigned int flags, unsigned int allowed,
+    int (*fn)(struct vmm_lv_call *))
+{
+	struct vmm_lv_call k;
+
+	if (vmm_lv_flags(op, flags, allowed) == -1)
+		return -1;
+	vmm_lv_call_init(&k, op, vm, flags);
+	return vmm_lv_run(&k, fn);
+}
+
 /*
  * The domain of the VM, or NULL: with *missing set when the hypervisor
  * does not know it, else with op->err set (and k->connfail).
@@ -1471,12 +1485,7 @@ static int
 vmm_lv_shutdown(struct cld_op *op, const struct cld_vm_desc *vm,
     unsigned int flags)
 {
-	struct vmm_lv_call k;
-
-	if (vmm_lv_flags(op, flags, 0) == -1)
-		return -1;
-	vmm_lv_call_init(&k, op, vm, flags);
-	return vmm_lv_run(&k, vmm_lv_shutdown_fn);
+	return vmm_lv_simple(op, vm, flags, 0, vmm_lv_shutdown_fn);
 }
 
 static int
@@ -1538,12 +1547,7 @@ static int
 vmm_lv_destroy(struct cld_op *op, const struct cld_vm_desc *vm,
     unsigned int flags)
 {
-	struct vmm_lv_call k;
-
-	if (vmm_lv_flags(op, flags, 0) == -1)
-		return -1;
-	vmm_lv_call_init(&k, op, vm, flags);
-	return vmm_lv_run(&k, vmm_lv_destroy_fn);
+	return vmm_lv_simple(op, vm, flags, 0, vmm_lv_destroy_fn);
 }
 
 /* The running (or paused) domain of the VM, or NULL with op->err set. */
@@ -1613,12 +1617,7 @@ static int
 vmm_lv_reboot(struct cld_op *op, const struct cld_vm_desc *vm,
     unsigned int flags)
 {
-	struct vmm_lv_call k;
-
-	if (vmm_lv_flags(op, flags, CLD_REBOOT_HARD) == -1)
-		return -1;
-	vmm_lv_call_init(&k, op, vm, flags);
-	return vmm_lv_run(&k, vmm_lv_reboot_fn);
+	return vmm_lv_simple(op, vm, flags, CLD_REBOOT_HARD, vmm_lv_reboot_fn);
 }
 
 static int
@@ -1642,12 +1641,7 @@ static int
 vmm_lv_suspend(struct cld_op *op, const struct cld_vm_desc *vm,
     unsigned int flags)
 {
-	struct vmm_lv_call k;
-
-	if (vmm_lv_flags(op, flags, 0) == -1)
-		return -1;
-	vmm_lv_call_init(&k, op, vm, flags);
-	return vmm_lv_run(&k, vmm_lv_suspend_fn);
+	return vmm_lv_simple(op, vm, flags, 0, vmm_lv_suspend_fn);
 }
 
 static int
@@ -1671,12 +1665,7 @@ static int
 vmm_lv_resume(struct cld_op *op, const struct cld_vm_desc *vm,
     unsigned int flags)
 {
-	struct vmm_lv_call k;
-
-	if (vmm_lv_flags(op, flags, 0) == -1)
-		return -1;
-	vmm_lv_call_init(&k, op, vm, flags);
-	return vmm_lv_run(&k, vmm_lv_resume_fn);
+	return vmm_lv_simple(op, vm, flags, 0, vmm_lv_resume_fn);
 }
 
 /* Non-zero if PATH on the host holds a save of the VM (libvirt reads it). */
